@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "AuraFace",
+    products: [
+        .library(name: "AuraFace", targets: ["AuraFace"]),
+        .library(name: "AuraFaceONNX", targets: ["AuraFaceONNX"]),
+        .executable(name: "auraface", targets: ["auraface"]),
+        .executable(name: "auraface-bench", targets: ["AuraFaceBenchmarks"]),
+    ],
+    targets: [
+        // libpng from Debian's libpng-dev. OpenBLAS is not linked: the library loads it at
+        // run time (see Sources/AuraFace/BLAS/OpenBLAS.swift) so it can pick its kernels first.
+        .systemLibrary(
+            name: "CLibPNG",
+            path: "Sources/CLibPNG",
+            pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"])]
+        ),
+        // The engine: weights, layers, kernels, the IResNet forward pass and image input.
+        .target(
+            name: "AuraFace",
+            dependencies: ["CLibPNG"],
+            path: "Sources/AuraFace"
+        ),
+        // Protobuf wire format, the ONNX messages an IResNet export uses, and the converter.
+        .target(
+            name: "AuraFaceONNX",
+            dependencies: ["AuraFace"],
+            path: "Sources/AuraFaceONNX"
+        ),
+        .executableTarget(
+            name: "auraface",
+            dependencies: ["AuraFace", "AuraFaceONNX"],
+            path: "Sources/auraface"
+        ),
+        .executableTarget(
+            name: "AuraFaceBenchmarks",
+            dependencies: ["AuraFace", "AuraFaceONNX"],
+            path: "Benchmarks/AuraFaceBenchmarks"
+        ),
+        .testTarget(
+            name: "AuraFaceTests",
+            dependencies: ["AuraFace"],
+            path: "Tests/AuraFaceTests"
+        ),
+        .testTarget(
+            name: "AuraFaceONNXTests",
+            dependencies: ["AuraFace", "AuraFaceONNX"],
+            path: "Tests/AuraFaceONNXTests"
+        ),
+    ]
+)

@@ -1,0 +1,1 @@
+print("auraface: not built yet")
