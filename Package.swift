@@ -18,10 +18,16 @@ let package = Package(
             pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"])]
         ),
+        // Calls libpng from C, where its setjmp/longjmp error handling cannot unwind Swift frames.
+        .target(
+            name: "CPNGShim",
+            dependencies: ["CLibPNG"],
+            path: "Sources/CPNGShim"
+        ),
         // The engine: weights, layers, kernels, the IResNet forward pass and image input.
         .target(
             name: "AuraFace",
-            dependencies: ["CLibPNG"],
+            dependencies: ["CLibPNG", "CPNGShim"],
             path: "Sources/AuraFace"
         ),
         // Protobuf wire format, the ONNX messages an IResNet export uses, and the converter.
@@ -30,9 +36,16 @@ let package = Package(
             dependencies: ["AuraFace"],
             path: "Sources/AuraFaceONNX"
         ),
+        // The command-line program's argument parser and subcommands, a library so tests can
+        // call them in-process; the auraface executable only forwards its arguments.
+        .target(
+            name: "AuraFaceCLI",
+            dependencies: ["AuraFace", "AuraFaceONNX"],
+            path: "Sources/AuraFaceCLI"
+        ),
         .executableTarget(
             name: "auraface",
-            dependencies: ["AuraFace", "AuraFaceONNX"],
+            dependencies: ["AuraFaceCLI"],
             path: "Sources/auraface"
         ),
         .executableTarget(
@@ -44,6 +57,17 @@ let package = Package(
             name: "AuraFaceTests",
             dependencies: ["AuraFace"],
             path: "Tests/AuraFaceTests"
+        ),
+        .testTarget(
+            name: "AuraFaceCLITests",
+            dependencies: ["AuraFace", "AuraFaceCLI"],
+            path: "Tests/AuraFaceCLITests"
+        ),
+        // Converter + engine against onnxruntime's outputs on committed fixture graphs.
+        .testTarget(
+            name: "ParityTests",
+            dependencies: ["AuraFace", "AuraFaceONNX"],
+            path: "Tests/ParityTests"
         ),
         .testTarget(
             name: "AuraFaceONNXTests",

@@ -51,13 +51,7 @@ public struct SafeTensorsFile: Sendable {
     /// - Throws: `WeightFileError` when the file cannot be read, the header is not valid JSON
     ///   of the expected form, or any tensor's dtype, shape and byte range disagree.
     public init(contentsOf url: URL) throws(WeightFileError) {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw .unreadable(path: url.path, reason: error.localizedDescription)
-        }
-        try self.init(bytes: [UInt8](data), path: url.path)
+        try self.init(bytes: readWholeFile(path: url.path), path: url.path)
     }
 
     /// Parses a safetensors file held in memory. `path` names it in error messages.
@@ -109,7 +103,11 @@ public struct SafeTensorsFile: Sendable {
         }
 
         // The data section must be covered exactly: no overlaps, no holes, nothing past the end.
-        entries.sort { ($0.dataRange.lowerBound, $0.name) < ($1.dataRange.lowerBound, $1.name) }
+        // Sorting by end as well puts an empty tensor before a tensor that starts at its offset.
+        entries.sort {
+            ($0.dataRange.lowerBound, $0.dataRange.upperBound, $0.name)
+                < ($1.dataRange.lowerBound, $1.dataRange.upperBound, $1.name)
+        }
         let dataLength = bytes.count - dataStart
         var expectedOffset = 0
         for entry in entries {
@@ -208,6 +206,52 @@ public struct SafeTensorsFile: Sendable {
     }
 }
 
+/// Reads a file straight into a byte array with POSIX read, one pass. Reading through `Data`
+/// and converting to `[UInt8]` would copy a 261 MB weight file a second time.
+private func readWholeFile(path: String) throws(WeightFileError) -> [UInt8] {
+    func failure(_ action: String) -> WeightFileError {
+        .unreadable(path: path, reason: "\(action) failed: \(String(cString: strerror(errno)))")
+    }
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else {
+        throw failure("open")
+    }
+    defer { close(descriptor) }
+    var status = stat()
+    guard fstat(descriptor, &status) == 0 else {
+        throw failure("fstat")
+    }
+    guard (status.st_mode & S_IFMT) == S_IFREG else {
+        throw .unreadable(path: path, reason: "not a regular file")
+    }
+    let size = Int(status.st_size)
+    if size == 0 {
+        return []
+    }
+    var readError: Int32 = 0
+    let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initializedCount in
+        var total = 0
+        while total < size {
+            let count = read(descriptor, buffer.baseAddress! + total, size - total)
+            if count < 0 && errno == EINTR {
+                continue
+            }
+            if count <= 0 {
+                readError = count < 0 ? errno : 0
+                break
+            }
+            total += count
+        }
+        initializedCount = total
+    }
+    if readError != 0 {
+        errno = readError
+        throw failure("read")
+    }
+    // A file that shrank while being read ends early; parsing then reports what is missing.
+    return bytes
+}
+
 /// Writes safetensors files. Tensors are laid out in the order they are added.
 public struct SafeTensorsWriter {
     private var tensors: [(name: String, shape: [Int], values: [Float])] = []
@@ -275,13 +319,16 @@ public func writeFileAtomically(_ bytes: [UInt8], to url: URL) throws(WeightFile
         ".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
     do {
         try Data(bytes).write(to: temporary)
-        if FileManager.default.fileExists(atPath: url.path) {
-            _ = try FileManager.default.replaceItemAt(url, withItemAt: temporary)
-        } else {
-            try FileManager.default.moveItem(at: temporary, to: url)
-        }
     } catch {
         try? FileManager.default.removeItem(at: temporary)
         throw .unwritable(path: url.path, reason: error.localizedDescription)
+    }
+    // rename(2) replaces an existing file in one step. FileManager.replaceItemAt is not used:
+    // in swift-corelibs-foundation (Swift 6.3.1, Linux) it fails with "The file doesn't exist"
+    // whenever `url` does exist.
+    guard rename(temporary.path, url.path) == 0 else {
+        let reason = String(cString: strerror(errno))
+        try? FileManager.default.removeItem(at: temporary)
+        throw .unwritable(path: url.path, reason: reason)
     }
 }

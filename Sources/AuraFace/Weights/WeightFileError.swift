@@ -18,6 +18,8 @@ public enum WeightFileError: Error, Equatable, CustomStringConvertible {
     case shapeMismatch(path: String, tensor: String, expected: [Int], found: [Int])
     /// A tensor holds NaN or infinite values.
     case nonFiniteValues(path: String, tensor: String, count: Int)
+    /// A tensor contains finite values that its role forbids, such as a negative variance.
+    case invalidValues(path: String, tensor: String, reason: String)
 
     public var description: String {
         switch self {
@@ -39,6 +41,8 @@ public enum WeightFileError: Error, Equatable, CustomStringConvertible {
             "'\(path)': tensor '\(tensor)' has shape \(found), expected \(expected)"
         case let .nonFiniteValues(path, tensor, count):
             "'\(path)': tensor '\(tensor)' holds \(count) NaN or infinite values"
+        case let .invalidValues(path, tensor, reason):
+            "'\(path)': tensor '\(tensor)' is invalid: \(reason)"
         }
     }
 }

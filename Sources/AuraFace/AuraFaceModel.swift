@@ -1,0 +1,156 @@
+import Foundation
+
+/// An IResNet face embedder loaded from a converted safetensors weight file.
+///
+/// The model is immutable after loading, so one instance may serve several threads at once:
+/// each call allocates its own activation buffers. All matrix products run in OpenBLAS,
+/// whose thread pool is shared by the whole process (see `OpenBLAS.setThreadCount(_:)`).
+///
+/// ```swift
+/// let model = try AuraFaceModel(contentsOf: URL(fileURLWithPath: "auraface.safetensors"))
+/// let raw = try model.rawEmbeddings(graphInput: pixels, batchSize: 2)
+/// let a = try AuraFaceModel.l2Normalized(raw[0])
+/// ```
+public final class AuraFaceModel: Sendable {
+    /// The weight file's description of the network and its input.
+    public let metadata: WeightFileMetadata
+    private let network: IResNet
+
+    /// The network's depths, widths, embedding size and input size.
+    public var architecture: IResNetArchitecture { metadata.architecture }
+
+    /// Loads OpenBLAS (if not loaded yet), then reads, checks and loads a weight file.
+    ///
+    /// Every tensor the architecture in the file's metadata needs must be present with its
+    /// exact shape, no other tensor may be present, and every value must be finite.
+    ///
+    /// - Parameters:
+    ///   - url: a safetensors file written by this library's converter.
+    ///   - threads: OpenBLAS threads to use from now on, process-wide. nil keeps the current
+    ///     count (by default, the CPUs this process may use).
+    /// - Throws: `BLASError` when OpenBLAS cannot be loaded or `threads` is below 1;
+    ///   `WeightFileError` when the file cannot be read, is not valid safetensors, has bad
+    ///   metadata, or its tensors do not match the architecture.
+    public convenience init(contentsOf url: URL, threads: Int? = nil) throws {
+        try Self.prepareBLAS(threads: threads)
+        try self.init(checkedFile: SafeTensorsFile(contentsOf: url))
+    }
+
+    /// Loads a weight file already parsed in memory, with the same checks and errors as
+    /// `init(contentsOf:threads:)`.
+    public convenience init(safeTensors file: SafeTensorsFile, threads: Int? = nil) throws {
+        try Self.prepareBLAS(threads: threads)
+        try self.init(checkedFile: file)
+    }
+
+    private init(checkedFile file: SafeTensorsFile) throws(WeightFileError) {
+        metadata = try WeightFileMetadata(dictionary: file.metadata, path: file.path)
+        network = try IResNet(file: file, metadata: metadata)
+    }
+
+    private static func prepareBLAS(threads: Int?) throws(BLASError) {
+        try OpenBLAS.load()
+        if let threads {
+            try OpenBLAS.setThreadCount(threads)
+        }
+    }
+
+    /// Runs the network on a batch laid out exactly as the source ONNX graph's input.
+    ///
+    /// The input is [N, C, H, W] float32, N = `batchSize`, C, H and W from `architecture`,
+    /// channels in `metadata.channelOrder`. When `metadata.inputNormalizationInGraph` is true
+    /// the graph took raw 0-255 pixels and normalized them itself, so this applies
+    /// (v - inputMean) * inputScale first. Otherwise the graph input was already normalized
+    /// and this equals `rawEmbeddings(normalizedInput:batchSize:)`.
+    ///
+    /// - Returns: one raw (not L2-normalized) embedding of `architecture.embeddingSize`
+    ///   values per image, in input order.
+    /// - Throws: `InferenceError` when the batch size is below 1, the input length is not
+    ///   N * C * H * W, or the input contains NaN or infinite values.
+    public func rawEmbeddings(graphInput: [Float], batchSize: Int) throws(InferenceError) -> [[Float]] {
+        try checkInput(graphInput, batchSize: batchSize)
+        guard metadata.inputNormalizationInGraph else {
+            return embed(graphInput, batchSize: batchSize)
+        }
+        let mean = metadata.inputMean
+        let scale = metadata.inputScale
+        return embed(graphInput.map { ($0 - mean) * scale }, batchSize: batchSize)
+    }
+
+    /// Runs the network on a batch of normalized input, [N, C, H, W] float32: the values the
+    /// stem convolution reads, (v - inputMean) * inputScale for pixels v in 0...255.
+    ///
+    /// - Returns: one raw (not L2-normalized) embedding per image, in input order.
+    /// - Throws: `InferenceError` as `rawEmbeddings(graphInput:batchSize:)` does.
+    public func rawEmbeddings(normalizedInput: [Float], batchSize: Int) throws(InferenceError) -> [[Float]] {
+        try checkInput(normalizedInput, batchSize: batchSize)
+        return embed(normalizedInput, batchSize: batchSize)
+    }
+
+    /// Returns v / ||v||, the form in which embeddings are compared by cosine (dot product).
+    ///
+    /// - Throws: `InferenceError.zeroVector` for an empty or all-zero vector and
+    ///   `.nonFiniteVector` for one holding NaN or infinity. It never returns NaN.
+    public static func l2Normalized(_ v: [Float]) throws(InferenceError) -> [Float] {
+        try l2Normalize(v)
+    }
+
+    /// Lists per-layer output shapes, parameter counts and FLOPs for one face, in forward order.
+    ///
+    /// Parameters are counted as PyTorch's `IResNet` module counts them, whether or not a
+    /// weight file folded its batch norms. They are the convolution weights (the convolutions
+    /// have no bias), batch norm weight and bias, PReLU slopes, and `fc` and `features`
+    /// weight and bias. Running statistics are buffers in PyTorch, not parameters. FLOPs are 2 per multiply-add of
+    /// the convolutions and `fc`. Batch norm, PReLU and the residual additions are
+    /// element-wise and counted as 0. For r100 at 112x112 the totals are about 65.2M
+    /// parameters and 24.2 GFLOPs.
+    ///
+    /// - Parameter foldedBatchNorms: batch norms to mark as folded (`foldedInto`).
+    public static func layerSummary(
+        for architecture: IResNetArchitecture, foldedBatchNorms: Set<String>
+    ) -> [LayerSummaryRow] {
+        architecture.layerSummary(foldedBatchNorms: foldedBatchNorms)
+    }
+
+    /// The OpenBLAS build, kernels and thread count in use. Loads OpenBLAS on first use.
+    public static var blasInfo: BLASInfo {
+        get throws(BLASError) { try OpenBLAS.load() }
+    }
+
+    private func checkInput(_ input: [Float], batchSize: Int) throws(InferenceError) {
+        guard batchSize >= 1 else {
+            throw .invalidBatchSize(batchSize)
+        }
+        let imageShape = [architecture.inputChannels, architecture.inputSize, architecture.inputSize]
+        let imageSize = imageShape.reduce(1, *)
+        let (expected, overflow) = batchSize.multipliedReportingOverflow(by: imageSize)
+        guard !overflow, input.count == expected else {
+            throw .inputSizeMismatch(
+                expected: overflow ? Int.max : expected, found: input.count, batchSize: batchSize,
+                imageShape: imageShape)
+        }
+        var nonFinite = 0
+        var firstIndex = -1
+        for (index, value) in input.enumerated() where !value.isFinite {
+            nonFinite += 1
+            if firstIndex < 0 {
+                firstIndex = index
+            }
+        }
+        guard nonFinite == 0 else {
+            throw .nonFiniteInput(count: nonFinite, firstIndex: firstIndex)
+        }
+    }
+
+    private func embed(_ input: [Float], batchSize: Int) -> [[Float]] {
+        let size = architecture.inputSize
+        let x = FeatureMap(
+            batch: batchSize, channels: architecture.inputChannels, height: size, width: size,
+            values: input)
+        let output = network(x)
+        let length = output.imageSize
+        return (0..<batchSize).map { n in
+            Array(output.values[(n * length)..<((n + 1) * length)])
+        }
+    }
+}

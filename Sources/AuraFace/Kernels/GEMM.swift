@@ -1,0 +1,77 @@
+// The single matrix multiply of the engine: row-major float32 GEMM through OpenBLAS.
+
+/// Computes `C = alpha * op(A) * op(B) + beta * C` with OpenBLAS `cblas_sgemm`, row-major.
+///
+/// `op(A)` is `m x k`, `op(B)` is `k x n` and `C` is `m x n`. Each matrix starts at its
+/// offset in its array and has a row stride (`lda`, `ldb`, `ldc`, in elements) of at least
+/// its stored row length, so a matrix can be a block of a larger buffer. When `transposeA`
+/// is true, A is stored as `k x m` and used transposed, likewise for B.
+///
+/// OpenBLAS must be loaded (`OpenBLAS.load()`); sizes must fit in 32-bit ints.
+func sgemm(
+    transposeA: Bool = false, transposeB: Bool = false,
+    m: Int, n: Int, k: Int,
+    alpha: Float = 1,
+    a: [Float], aOffset: Int = 0, lda: Int,
+    b: [Float], bOffset: Int = 0, ldb: Int,
+    beta: Float = 0,
+    c: inout [Float], cOffset: Int = 0, ldc: Int
+) {
+    precondition(m >= 0 && n >= 0 && k >= 0, "sgemm: negative size \(m)x\(n)x\(k)")
+    if m == 0 || n == 0 {
+        return
+    }
+    let (aRows, aColumns) = transposeA ? (k, m) : (m, k)
+    let (bRows, bColumns) = transposeB ? (n, k) : (k, n)
+    precondition(lda >= max(1, aColumns) && ldb >= max(1, bColumns) && ldc >= max(1, n),
+        "sgemm: row stride below row length")
+    precondition(requiredExtent(rows: aRows, columns: aColumns, stride: lda, offset: aOffset) <= a.count,
+        "sgemm: A [\(aRows), \(aColumns)] at offset \(aOffset) exceeds \(a.count) elements")
+    precondition(requiredExtent(rows: bRows, columns: bColumns, stride: ldb, offset: bOffset) <= b.count,
+        "sgemm: B [\(bRows), \(bColumns)] at offset \(bOffset) exceeds \(b.count) elements")
+    precondition(requiredExtent(rows: m, columns: n, stride: ldc, offset: cOffset) <= c.count,
+        "sgemm: C [\(m), \(n)] at offset \(cOffset) exceeds \(c.count) elements")
+    let limit = Int(Int32.max)
+    precondition([m, n, k, lda, ldb, ldc].allSatisfy { $0 <= limit }, "sgemm: size exceeds Int32")
+
+    if k == 0 {
+        // An empty sum: C = beta * C, without handing OpenBLAS possibly empty A and B arrays.
+        // As in BLAS, beta = 0 overwrites C, even where it held NaN.
+        for row in 0..<m {
+            for column in 0..<n {
+                let index = cOffset + row * ldc + column
+                c[index] = beta == 0 ? 0 : beta * c[index]
+            }
+        }
+        return
+    }
+
+    // The preconditions above keep every element OpenBLAS touches inside the three arrays.
+    let rowMajor: Int32 = 101
+    let noTranspose: Int32 = 111
+    let transpose: Int32 = 112
+    let function = OpenBLAS.sgemm
+    a.withUnsafeBufferPointer { aBuffer in
+        b.withUnsafeBufferPointer { bBuffer in
+            c.withUnsafeMutableBufferPointer { cBuffer in
+                function(
+                    rowMajor, transposeA ? transpose : noTranspose,
+                    transposeB ? transpose : noTranspose,
+                    Int32(m), Int32(n), Int32(k),
+                    alpha, aBuffer.baseAddress! + aOffset, Int32(lda),
+                    bBuffer.baseAddress! + bOffset, Int32(ldb),
+                    beta, cBuffer.baseAddress! + cOffset, Int32(ldc))
+            }
+        }
+    }
+}
+
+/// Computes how many elements a `rows x columns` block with row `stride` spans from the start
+/// of its buffer, counting `offset`. A zero-area block spans only the offset.
+private func requiredExtent(rows: Int, columns: Int, stride: Int, offset: Int) -> Int {
+    precondition(offset >= 0, "sgemm: negative offset \(offset)")
+    if rows == 0 || columns == 0 {
+        return offset
+    }
+    return offset + (rows - 1) * stride + columns
+}

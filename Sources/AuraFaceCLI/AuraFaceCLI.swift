@@ -1,0 +1,166 @@
+// The auraface command line: subcommand dispatch, exit codes and error reporting.
+
+import AuraFace
+import Foundation
+
+/// The output streams of a command: results go to standard output, diagnostics to standard
+/// error.
+public struct Console {
+    public var writeOutput: (String) -> Void
+    public var writeError: (String) -> Void
+
+    public init(writeOutput: @escaping (String) -> Void, writeError: @escaping (String) -> Void) {
+        self.writeOutput = writeOutput
+        self.writeError = writeError
+    }
+
+    /// Creates a console that writes to the process's standard output and standard error,
+    /// unbuffered.
+    public static func standardStreams() -> Console {
+        Console(
+            writeOutput: { FileHandle.standardOutput.write(Data($0.utf8)) },
+            writeError: { FileHandle.standardError.write(Data($0.utf8)) })
+    }
+
+    /// Writes a line to standard output.
+    func print(_ line: String) {
+        writeOutput(line + "\n")
+    }
+
+    /// Writes a progress or detail line to standard error, prefixed with the program name.
+    func note(_ line: String) {
+        writeError("auraface: \(line)\n")
+    }
+}
+
+/// The process exit statuses of auraface.
+public enum ExitStatus {
+    public static let success: Int32 = 0
+    /// A runtime failure: a file could not be read or written, the model failed to load.
+    public static let failure: Int32 = 1
+    /// The command line itself is wrong.
+    public static let usage: Int32 = 2
+}
+
+/// A failure while a command runs, reported as one line on standard error with exit status 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}
+
+/// One subcommand: its specification and the code that runs it.
+struct Command: Sendable {
+    var spec: CommandSpec
+    var run: @Sendable (ParsedArguments, Console) throws -> Void
+}
+
+/// The entry point of the `auraface` program.
+public enum AuraFaceCommandLine {
+    /// The program version printed by `--version`.
+    public static let version = "0.1.0"
+
+    static let commands: [Command] = [
+        ConvertCommand.command, InspectCommand.command, EmbedCommand.command,
+        CompareCommand.command,
+    ]
+
+    /// Runs one command line and returns the process exit status.
+    ///
+    /// - Parameter arguments: the words after the program name.
+    /// - Returns: 0 on success, 1 when the command failed at run time, 2 for a usage error.
+    ///   Every error is written as one line, `auraface: error: ...`, to `console.writeError`.
+    public static func run(_ arguments: [String], console: Console) -> Int32 {
+        let known = commands.map(\.spec.name).joined(separator: ", ")
+        guard let first = arguments.first else {
+            return usageError(
+                UsageError("missing command, expected one of \(known); see 'auraface --help'"),
+                console: console)
+        }
+        switch first {
+        case "--help", "-h", "help":
+            if first == "help", arguments.count > 1 {
+                guard let command = commands.first(where: { $0.spec.name == arguments[1] }) else {
+                    return usageError(
+                        UsageError("unknown command '\(arguments[1])', expected one of \(known)"),
+                        console: console)
+                }
+                console.writeOutput(command.spec.helpText())
+                return ExitStatus.success
+            }
+            console.writeOutput(topLevelHelp())
+            return ExitStatus.success
+        case "--version":
+            console.print(
+                "auraface \(version) (weight format \(WeightFileMetadata.formatName) "
+                    + "version \(WeightFileMetadata.formatVersion))")
+            return ExitStatus.success
+        default:
+            break
+        }
+        guard let command = commands.first(where: { $0.spec.name == first }) else {
+            let what = first.hasPrefix("-") ? "unknown option '\(first)'" : "unknown command '\(first)'"
+            return usageError(
+                UsageError("\(what); expected one of \(known), --help or --version"), console: console)
+        }
+
+        let parsed: ParsedArguments
+        do {
+            parsed = try command.spec.parse(Array(arguments.dropFirst()))
+        } catch {
+            return usageError(error, console: console)
+        }
+        if parsed.helpRequested {
+            console.writeOutput(command.spec.helpText())
+            return ExitStatus.success
+        }
+        do {
+            try command.run(parsed, console)
+            return ExitStatus.success
+        } catch let error as UsageError {
+            return usageError(error, console: console)
+        } catch {
+            console.writeError("auraface: error: \(oneLine(error))\n")
+            return ExitStatus.failure
+        }
+    }
+
+    private static func usageError(_ error: UsageError, console: Console) -> Int32 {
+        console.writeError("auraface: error: \(oneLine(error))\n")
+        return ExitStatus.usage
+    }
+
+    /// Renders the error's description with line breaks folded, so every error is one line.
+    static func oneLine(_ error: any Error) -> String {
+        let text = String(describing: error)
+        return text.split(whereSeparator: \.isNewline).joined(separator: " ")
+    }
+
+    static func topLevelHelp() -> String {
+        let width = (commands.map(\.spec.name.count).max() ?? 0) + 2
+        var lines = [
+            "Usage: auraface <command> [options] [arguments]",
+            "",
+            "Runs an ArcFace IResNet face embedder such as AuraFace (glintr100) on the CPU from",
+            "weights converted out of its ONNX file.",
+            "",
+            "Commands:",
+        ]
+        for command in commands {
+            lines.append(
+                "  " + command.spec.name.padding(toLength: width, withPad: " ", startingAt: 0)
+                    + command.spec.summary)
+        }
+        lines += [
+            "",
+            "Options:",
+            "  --help     Print this help and exit.",
+            "  --version  Print the program version and exit.",
+            "",
+            "Run 'auraface <command> --help' for a command's arguments and options.",
+        ]
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

@@ -1,0 +1,59 @@
+// `auraface convert`: an ONNX IResNet export to a safetensors weight file.
+
+import AuraFace
+import AuraFaceONNX
+import Foundation
+
+enum ConvertCommand {
+    static let preluOption = OptionSpec.flag(
+        "prelu-slope-per-channel",
+        "Read a PReLU slope stored as [C] as one slope per channel. ONNX broadcasting would "
+            + "apply a [C] slope along the width axis, so without this flag such a file is rejected.")
+
+    static let spec = CommandSpec(
+        name: "convert",
+        summary: "Convert an ONNX IResNet (such as AuraFace's glintr100.onnx) to safetensors weights.",
+        usage: ["[--prelu-slope-per-channel] [--verbose] MODEL.onnx OUT.safetensors"],
+        discussion: """
+            Reads the ONNX graph, checks that it is an ArcFace IResNet (conv stem, IBasicBlocks, \
+            BatchNorm, Flatten, Gemm, BatchNorm), and writes its weights under PyTorch's \
+            arcface_torch names with the architecture and input normalization in the metadata. \
+            Prints one summary line. OUT.safetensors is written atomically: on failure no file \
+            is left, and an existing file is only replaced by a complete one.
+            """,
+        positionals: [
+            PositionalSpec(name: "MODEL.onnx", help: "The ONNX model to read."),
+            PositionalSpec(name: "OUT.safetensors", help: "The weight file to write."),
+        ],
+        options: [preluOption, .flag("verbose", "Print the converter's note on each tensor to standard error.")])
+
+    static let command = Command(spec: spec, run: run)
+
+    static func run(_ arguments: ParsedArguments, console: Console) throws {
+        let input = URL(fileURLWithPath: arguments.positionals[0])
+        let output = URL(fileURLWithPath: arguments.positionals[1])
+        let verbose = arguments.flag("verbose")
+        guard input.standardizedFileURL.path != output.standardizedFileURL.path else {
+            throw UsageError("OUT.safetensors must differ from MODEL.onnx ('\(input.path)')")
+        }
+
+        var options = ONNXConversionOptions()
+        options.preluSlopeIsPerChannel = arguments.flag("prelu-slope-per-channel")
+        let converted = try ONNXConverter.convert(modelAt: input, options: options)
+        if verbose {
+            for note in converted.changeLog {
+                console.note(note)
+            }
+        }
+        try converted.write(to: output)
+
+        let metadata = converted.metadata
+        let parameters = AuraFaceModel.layerSummary(
+            for: metadata.architecture, foldedBatchNorms: Set(metadata.foldedBatchNorms)
+        ).reduce(0) { $0 + $1.parameters }
+        console.print(
+            "converted \(metadata.architecture.name) (\(InspectCommand.millions(parameters)) parameters, "
+                + "\(metadata.architecture.embeddingSize)-d embedding) to \(arguments.positionals[1]); "
+                + "source sha256 \(metadata.sourceSHA256 ?? "not recorded")")
+    }
+}
