@@ -69,10 +69,10 @@ struct Conv2D: Sendable {
 
     /// Convolves each image by im2col into a column matrix and one GEMM.
     ///
-    /// One GEMM per image, not one over the batch: putting several images' columns side by
-    /// side widens the narrow GEMMs of the 14x14 and 7x7 stages, but on a 2-core AMD EPYC
-    /// (Zen 4) with OpenBLAS 0.3.21 and 2 threads, r100 at batch 8 ran no faster that way
-    /// (about 173 ms per face either way, within the run-to-run noise of about 5%).
+    /// This runs one GEMM per image, not one over the batch. Placing several images' columns
+    /// side by side widens the narrow GEMMs of the 14x14 and 7x7 stages, but it did not pay:
+    /// on a 2-core AMD EPYC (Zen 4) with OpenBLAS 0.3.21 and 2 threads, r100 at batch 8 took
+    /// about 173 ms per face either way, within the run-to-run noise of about 5%.
     private func convolveWithColumns(
         _ x: borrowing FeatureMap, geometry: ConvolutionGeometry, into output: inout FeatureMap
     ) {
