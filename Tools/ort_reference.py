@@ -55,7 +55,7 @@ def compare(label, expected_path, actual_path):
         ok = cosine >= 0.99999 and max_diff <= tolerance
         failed += not ok
         print(
-            f"{label} row {row}: cosine {cosine:.9f}  max|diff| {max_diff:.3e}"
+            f"{label} row {row}: cosine {cosine:.9f} (1 - cosine {1 - cosine:.1e})  max|diff| {max_diff:.3e}"
             f"  (limit {tolerance:.3e})  max|expected| {np.abs(e).max():.3e}"
             f"  {'ok' if ok else 'FAILED'}"
         )

@@ -1,1 +1,219 @@
-print("bench: not built yet")
+// auraface-bench: times loading a converted weight file and AuraFaceModel.rawEmbeddings on
+// the CPU, per batch size and OpenBLAS thread count. Tools/benchmark.sh runs it next to
+// Tools/bench_onnxruntime.py, which measures onnxruntime the same way on the source ONNX file.
+
+import AuraFace
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One batch size and thread count: timings per face and the memory when it finished.
+struct ConfigurationResult: Codable {
+    var batchSize: Int
+    var threads: Int
+    /// openblas_get_num_threads() while this configuration ran.
+    var blasThreadsInUse: Int
+    var warmup: Int
+    /// Wall-clock milliseconds per face (time of one batch divided by its size).
+    var msPerFace: TimingSummary
+    /// CPU milliseconds (user + system, all threads) per face, to show how busy the threads were.
+    var cpuMsPerFace: TimingSummary
+    var msPerFaceSamples: [Double]
+    var memoryAfter: MemoryReport
+}
+
+struct BLASReport: Codable {
+    var coreName: String
+    var config: String
+    var threads: Int
+    var coreTypeSource: String
+    var requestedCoreType: String?
+    var libraryPath: String
+
+    init(_ info: BLASInfo) {
+        coreName = info.coreName
+        config = info.config
+        threads = info.threads
+        coreTypeSource = info.coreTypeSource.rawValue
+        requestedCoreType = info.requestedCoreType
+        libraryPath = info.libraryPath
+    }
+}
+
+struct LoadResult: Codable {
+    /// Milliseconds per load: reading, checking and arranging every tensor of the file.
+    var ms: TimingSummary
+    var samples: [Double]
+}
+
+struct BenchmarkReport: Codable {
+    var tool = "auraface-bench"
+    var command: [String]
+    var date: String
+    var model: String
+    var modelBytes: Int
+    var architecture: String
+    var inputShape: [Int]
+    var seed: UInt64
+    var openBLASCoreTypeEnvironment: String?
+    var blas: BLASReport
+    var load: LoadResult
+    var memoryAfterLoad: MemoryReport
+    var configurations: [ConfigurationResult]
+    var memoryPeak: MemoryReport
+}
+
+/// A benchmark that could not run: the file would not load or the engine returned bad output.
+struct BenchmarkError: Error, CustomStringConvertible {
+    var description: String
+}
+
+func loadModel(options: BenchmarkOptions) throws -> (AuraFaceModel, LoadResult) {
+    let url = URL(fileURLWithPath: options.modelPath)
+    // Loading OpenBLAS once before the timed loads keeps dlopen out of the first sample.
+    _ = try AuraFaceModel.blasInfo
+    var samples: [Double] = []
+    var model: AuraFaceModel?
+    for _ in 0..<options.loadRuns {
+        // Drop the previous model first so that at most one copy of the weights is resident.
+        model = nil
+        let (loaded, ms) = try measureMilliseconds { try AuraFaceModel(contentsOf: url) }
+        model = loaded
+        samples.append(ms)
+    }
+    return (model!, LoadResult(ms: TimingSummary(samples), samples: samples))
+}
+
+func checkEmbeddings(_ embeddings: [[Float]], batchSize: Int, embeddingSize: Int) throws {
+    guard embeddings.count == batchSize else {
+        throw BenchmarkError(description: "the engine returned \(embeddings.count) embeddings for a batch of \(batchSize)")
+    }
+    for (index, embedding) in embeddings.enumerated() {
+        guard embedding.count == embeddingSize, embedding.allSatisfy(\.isFinite) else {
+            throw BenchmarkError(
+                description: "embedding \(index) has \(embedding.count) values or non-finite ones, "
+                    + "expected \(embeddingSize) finite values")
+        }
+    }
+}
+
+func runConfiguration(
+    model: AuraFaceModel, batchSize: Int, threads: Int, options: BenchmarkOptions
+) throws -> ConfigurationResult {
+    try OpenBLAS.setThreadCount(threads)
+    let architecture = model.architecture
+    let imageSize = architecture.inputChannels * architecture.inputSize * architecture.inputSize
+    // A graph that normalizes its own input takes 0-255 pixels. Any other graph takes the
+    // normalized values, which lie in [-1, 1] for AuraFace's (v - 127.5) / 127.5.
+    let range: ClosedRange<Float> = model.metadata.inputNormalizationInGraph ? 0...255 : -1...1
+    let input = randomInput(count: batchSize * imageSize, seed: options.seed, range: range)
+
+    for _ in 0..<options.warmup {
+        let embeddings = try model.rawEmbeddings(graphInput: input, batchSize: batchSize)
+        try checkEmbeddings(embeddings, batchSize: batchSize, embeddingSize: architecture.embeddingSize)
+    }
+    var wall: [Double] = []
+    var cpu: [Double] = []
+    for _ in 0..<options.runs {
+        let cpuStart = processCPUTimeMilliseconds()
+        let (embeddings, ms) = try measureMilliseconds {
+            try model.rawEmbeddings(graphInput: input, batchSize: batchSize)
+        }
+        cpu.append((processCPUTimeMilliseconds() - cpuStart) / Double(batchSize))
+        wall.append(ms / Double(batchSize))
+        try checkEmbeddings(embeddings, batchSize: batchSize, embeddingSize: architecture.embeddingSize)
+    }
+    return ConfigurationResult(
+        batchSize: batchSize, threads: threads, blasThreadsInUse: try AuraFaceModel.blasInfo.threads,
+        warmup: options.warmup, msPerFace: TimingSummary(wall), cpuMsPerFace: TimingSummary(cpu),
+        msPerFaceSamples: wall, memoryAfter: .current())
+}
+
+func format(_ value: Double, _ digits: Int = 1) -> String {
+    String(format: "%.\(digits)f", value)
+}
+
+func printTable(_ report: BenchmarkReport) {
+    let blas = report.blas
+    print("model: \(report.model) (\(report.architecture), \(report.modelBytes / 1_000_000) MB)")
+    print("OpenBLAS: core \(blas.coreName) (\(blas.coreTypeSource)), \(blas.config)")
+    print("          \(blas.libraryPath)")
+    let load = report.load.ms
+    print("load: median \(format(load.median)) ms over \(load.count) loads "
+        + "(min \(format(load.min)), max \(format(load.max)))")
+    print("RSS after load: \(format(report.memoryAfterLoad.vmRSSMiB ?? .nan)) MiB")
+    guard !report.configurations.isEmpty else { return }
+    print("")
+    print("batch  threads  runs  ms/face median     min     max     IQR  cpu ms/face  peak RSS MiB")
+    for result in report.configurations {
+        let time = result.msPerFace
+        let columns = [
+            String(result.batchSize).padding(5), String(result.blasThreadsInUse).padding(8),
+            String(time.count).padding(5), format(time.median).padding(14), format(time.min).padding(7),
+            format(time.max).padding(7), format(time.iqr).padding(7),
+            format(result.cpuMsPerFace.median).padding(11), format(result.memoryAfter.maxRSSMiB).padding(12),
+        ]
+        print(columns.joined(separator: "  "))
+    }
+}
+
+extension String {
+    /// Right-aligns the string in `width` columns.
+    func padding(_ width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+}
+
+func run(_ options: BenchmarkOptions) throws {
+    let environmentCoreType = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"]
+    let (model, load) = try loadModel(options: options)
+    let memoryAfterLoad = MemoryReport.current()
+
+    var results: [ConfigurationResult] = []
+    if !options.loadOnly {
+        for batchSize in options.batchSizes {
+            for threads in options.threadCounts {
+                results.append(try runConfiguration(model: model, batchSize: batchSize, threads: threads, options: options))
+            }
+        }
+    }
+
+    let architecture = model.architecture
+    let attributes = try FileManager.default.attributesOfItem(atPath: options.modelPath)
+    let report = BenchmarkReport(
+        command: CommandLine.arguments,
+        date: ISO8601DateFormatter().string(from: Date()),
+        model: options.modelPath,
+        modelBytes: (attributes[.size] as? Int) ?? 0,
+        architecture: architecture.name,
+        inputShape: [architecture.inputChannels, architecture.inputSize, architecture.inputSize],
+        seed: options.seed,
+        openBLASCoreTypeEnvironment: environmentCoreType,
+        blas: BLASReport(try AuraFaceModel.blasInfo),
+        load: load,
+        memoryAfterLoad: memoryAfterLoad,
+        configurations: results,
+        memoryPeak: .current())
+    printTable(report)
+
+    if let jsonPath = options.jsonPath {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(report).write(to: URL(fileURLWithPath: jsonPath), options: .atomic)
+    }
+}
+
+do {
+    let options = try BenchmarkOptions.parse(Array(CommandLine.arguments.dropFirst()))
+    try run(options)
+} catch let error as UsageError where error.helpRequested {
+    print(BenchmarkOptions.usage)
+} catch let error as UsageError {
+    FileHandle.standardError.write(Data("auraface-bench: \(error)\n\nrun auraface-bench --help for the options\n".utf8))
+    exit(2)
+} catch {
+    FileHandle.standardError.write(Data("auraface-bench: error: \(error)\n".utf8))
+    exit(1)
+}
