@@ -18,6 +18,14 @@ let package = Package(
             pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"])]
         ),
+        // TurboJPEG from Debian's libturbojpeg0-dev (libjpeg-turbo 2.1.5 on Debian 12), for JPEG
+        // decoding through its tjDecompress2 API, which reports errors instead of exiting.
+        .systemLibrary(
+            name: "CTurboJPEG",
+            path: "Sources/CTurboJPEG",
+            pkgConfig: "libturbojpeg",
+            providers: [.apt(["libturbojpeg0-dev"])]
+        ),
         // Calls libpng from C, where its setjmp/longjmp error handling cannot unwind Swift frames.
         .target(
             name: "CPNGShim",
@@ -27,7 +35,7 @@ let package = Package(
         // The engine: weights, layers, kernels, the IResNet forward pass and image input.
         .target(
             name: "AuraFace",
-            dependencies: ["CLibPNG", "CPNGShim"],
+            dependencies: ["CLibPNG", "CPNGShim", "CTurboJPEG"],
             path: "Sources/AuraFace"
         ),
         // Protobuf wire format, the ONNX messages an IResNet export uses, and the converter.

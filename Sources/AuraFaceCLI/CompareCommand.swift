@@ -7,18 +7,22 @@ enum CompareCommand {
     static let spec = CommandSpec(
         name: "compare",
         summary: "Print the cosine similarity of two aligned face crops' embeddings.",
-        usage: ["--model FILE [--threads N] [--verbose] A.png B.png"],
+        usage: [
+            "--model FILE [--threads N] [--verbose] A.png B.png",
+            "--model FILE [--landmarks-a X1,Y1,...] [--landmarks-b X1,Y1,...] [--save-aligned DIR] A B",
+        ],
         discussion: """
             Prints one number from -1 to 1: the dot product of the two L2-normalized \
             embeddings. Higher means more alike; the threshold for "same person" depends on \
             the model and the data and is not chosen here. --verbose also prints each raw \
-            embedding's L2 norm to standard error.
+            embedding's L2 norm to standard error. With --landmarks-a or --landmarks-b, that \
+            image is a photo (PNG, JPEG, PPM or PGM) aligned from its five landmarks first.
             """,
         positionals: [
             PositionalSpec(name: "A.png", help: "First aligned face crop at the model's input size."),
             PositionalSpec(name: "B.png", help: "Second aligned face crop at the model's input size."),
         ],
-        options: [CommonOptions.model, CommonOptions.threads, CommonOptions.verbose])
+        options: [CommonOptions.model, CommonOptions.threads, CommonOptions.verbose] + photoOptions)
 
     static let command = Command(spec: spec, run: run)
 
@@ -29,7 +33,7 @@ enum CompareCommand {
         let paths = arguments.positionals
 
         let model = try loadModel(at: modelURL, threads: threads, verbose: verbose, console: console)
-        let images = try loadFaceImages(paths, inputSize: model.architecture.inputSize)
+        let images = try loadFaces(paths, arguments: arguments, inputSize: model.architecture.inputSize)
         var raw: [[Float]] = []
         try embedFaces(images, model: model, batchSize: 2) { _, embeddings in
             raw += embeddings

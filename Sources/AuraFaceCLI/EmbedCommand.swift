@@ -15,6 +15,7 @@ enum EmbedCommand {
         usage: [
             "--model FILE [--batch-size N] [--threads N] [--verbose] IMAGE...",
             "--model FILE --tensor X.npy --output E.npy [--raw] [--batch-size N] [--threads N]",
+            "--model FILE --landmarks X1,Y1,...,X5,Y5 [--save-aligned DIR] [--threads N] PHOTO",
         ],
         discussion: """
             With images: each IMAGE is a PNG face crop already aligned to the model's input size \
@@ -27,6 +28,10 @@ enum EmbedCommand {
             With --tensor: X.npy holds exactly what the source ONNX graph takes as input, \
             float32 [N, C, H, W], and E.npy receives float32 [N, D] embeddings, L2-normalized \
             unless --raw is given.
+
+            With --landmarks: PHOTO (PNG, JPEG, PPM or PGM, any size) is aligned onto the ArcFace \
+            template as insightface's norm_crop does, then embedded; the JSON line also holds \
+            "matrix" (the 2x3 photo-to-crop transform) and "rms_residual" (crop pixels).
             """,
         positionals: [
             PositionalSpec(
@@ -41,7 +46,7 @@ enum EmbedCommand {
             .value("batch-size", "N", "Faces per forward pass (default \(defaultBatchSize))."),
             CommonOptions.threads,
             CommonOptions.verbose,
-        ])
+        ] + photoOptions)
 
     static let command = Command(spec: spec, run: run)
 
@@ -53,6 +58,15 @@ enum EmbedCommand {
         } ?? defaultBatchSize
         let verbose = arguments.flag("verbose")
 
+        if let landmarksText = arguments.value("landmarks") {
+            try embedPhoto(
+                arguments, landmarksText: landmarksText, modelURL: modelURL, threads: threads,
+                console: console)
+            return
+        }
+        if arguments.value("save-aligned") != nil {
+            throw UsageError("--save-aligned applies only with --landmarks")
+        }
         if let tensorPath = arguments.value("tensor") {
             guard arguments.positionals.isEmpty else {
                 throw UsageError(

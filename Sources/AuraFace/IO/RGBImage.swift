@@ -39,6 +39,8 @@ public enum ImageInputError: Error, Equatable, CustomStringConvertible {
     case unsupportedInputChannels(Int)
     /// The metadata names a channel order other than RGB or BGR.
     case unsupportedChannelOrder(String)
+    /// A `PixelBuffer`'s dimensions, row stride and byte count do not fit together.
+    case invalidPixelBuffer(width: Int, height: Int, format: String, bytesPerRow: Int, found: Int)
 
     public var description: String {
         switch self {
@@ -52,6 +54,10 @@ public enum ImageInputError: Error, Equatable, CustomStringConvertible {
             "the model takes \(channels)-channel input, but images supply 3 channels (RGB)"
         case let .unsupportedChannelOrder(order):
             "channel order '\(order)' is not supported, expected RGB or BGR"
+        case let .invalidPixelBuffer(width, height, format, bytesPerRow, found):
+            "a \(width)x\(height) \(format) pixel buffer with \(bytesPerRow) bytes per row needs "
+                + "both sides positive, at least one row's bytes per row, and "
+                + "(height - 1) * bytesPerRow + width * channels bytes, found \(found) bytes"
         }
     }
 }
