@@ -64,7 +64,7 @@ public enum AuraFaceCommandLine {
 
     static let commands: [Command] = [
         ConvertCommand.command, InspectCommand.command, EmbedCommand.command,
-        CompareCommand.command,
+        CompareCommand.command, EvalCommand.command,
     ]
 
     /// Runs one command line and returns the process exit status.
