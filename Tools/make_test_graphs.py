@@ -346,6 +346,10 @@ def command_full_r100(arguments: argparse.Namespace) -> None:
 
 
 def command_build(arguments: argparse.Namespace) -> None:
+    if arguments.typed_data and arguments.external_data:
+        # onnx moves only raw_data to the external file, so it would write no data file.
+        raise SystemExit("make_test_graphs.py build: --typed-data and --external-data cannot be "
+                         "combined: onnx stores only raw_data tensors externally")
     if arguments.depths:
         depths = tuple(int(value) for value in arguments.depths.split(","))
     else:

@@ -160,6 +160,9 @@ extension CommandSpec {
             guard index < arguments.count, !arguments[index].hasPrefix("--") else {
                 throw UsageError("option --\(optionName) requires a value \(valueName)")
             }
+            guard !arguments[index].isEmpty else {
+                throw UsageError("option --\(optionName) requires a value \(valueName), found an empty value")
+            }
             parsed.values[optionName] = arguments[index]
             index += 1
         }
@@ -172,6 +175,13 @@ extension CommandSpec {
     }
 
     private func checkPositionals(_ given: [String]) throws(UsageError) {
+        // An empty word is always a slip, such as an unset shell variable. As a path it would
+        // name the current folder.
+        if let empty = given.firstIndex(of: "") {
+            let name = positionals.isEmpty ? "argument" : positionals[min(empty, positionals.count - 1)].name
+            throw UsageError(
+                "argument \(empty + 1) for 'auraface \(self.name)' is empty, expected \(name)")
+        }
         let required = positionals.filter { !$0.optional }
         if given.count < required.count {
             let missing = required[given.count...].map(\.name).joined(separator: " ")

@@ -133,9 +133,22 @@ public enum AuraFaceCommandLine {
     }
 
     /// Renders the error's description with line breaks folded, so every error is one line.
+    ///
+    /// Messages quote names read from the input files (ONNX node and tensor names, safetensors
+    /// keys), which may hold any bytes. Other control characters, such as ESC or the ASCII
+    /// separators 0x1C-0x1F, are written as `\u{1B}` so a file cannot send terminal escape
+    /// sequences or split the line for tools that treat them as breaks.
     static func oneLine(_ error: any Error) -> String {
         let text = String(describing: error)
-        return text.split(whereSeparator: \.isNewline).joined(separator: " ")
+        var line = ""
+        for scalar in text.split(whereSeparator: \.isNewline).joined(separator: " ").unicodeScalars {
+            if scalar.properties.generalCategory == .control {
+                line += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            } else {
+                line.unicodeScalars.append(scalar)
+            }
+        }
+        return line
     }
 
     static func topLevelHelp() -> String {

@@ -30,6 +30,21 @@ enum CommonOptions {
     }
 }
 
+/// Returns true when `a` and `b` name the same file: the same path once `.` and `..` are
+/// resolved, or, when both exist, the same device and inode, which also catches symbolic
+/// and hard links.
+func isSameFile(_ a: URL, _ b: URL) -> Bool {
+    if a.standardizedFileURL.path == b.standardizedFileURL.path {
+        return true
+    }
+    var statusA = stat()
+    var statusB = stat()
+    guard stat(a.path, &statusA) == 0, stat(b.path, &statusB) == 0 else {
+        return false
+    }
+    return statusA.st_dev == statusB.st_dev && statusA.st_ino == statusB.st_ino
+}
+
 /// Loads a weight file, noting what was loaded when `verbose` is set.
 func loadModel(at url: URL, threads: Int?, verbose: Bool, console: Console) throws -> AuraFaceModel {
     let start = Date()

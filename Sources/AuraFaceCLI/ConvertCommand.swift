@@ -33,8 +33,10 @@ enum ConvertCommand {
         let input = URL(fileURLWithPath: arguments.positionals[0])
         let output = URL(fileURLWithPath: arguments.positionals[1])
         let verbose = arguments.flag("verbose")
-        guard input.standardizedFileURL.path != output.standardizedFileURL.path else {
-            throw UsageError("OUT.safetensors must differ from MODEL.onnx ('\(input.path)')")
+        guard !isSameFile(input, output) else {
+            throw UsageError(
+                "OUT.safetensors ('\(output.path)') is the same file as MODEL.onnx ('\(input.path)'); "
+                    + "choose another output path")
         }
 
         var options = ONNXConversionOptions()

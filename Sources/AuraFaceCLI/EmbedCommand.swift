@@ -75,8 +75,16 @@ enum EmbedCommand {
             guard let outputPath = arguments.value("output") else {
                 throw UsageError("--tensor requires --output E.npy for the embeddings")
             }
+            let input = URL(fileURLWithPath: tensorPath)
+            let output = URL(fileURLWithPath: outputPath)
+            // Writing over X.npy or the weights would destroy a file this command reads.
+            for (option, url) in [("--tensor", input), ("--model", modelURL)]
+            where isSameFile(url, output) {
+                throw UsageError(
+                    "--output E.npy must differ from \(option) ('\(url.path)'), which it would overwrite")
+            }
             try embedTensor(
-                input: URL(fileURLWithPath: tensorPath), output: URL(fileURLWithPath: outputPath),
+                input: input, output: output,
                 raw: arguments.flag("raw"), modelURL: modelURL, threads: threads,
                 batchSize: batchSize, verbose: verbose, console: console)
             return

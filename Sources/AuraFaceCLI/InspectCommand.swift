@@ -239,7 +239,16 @@ enum InspectCommand {
     static func coreTypeSourceText(_ info: BLASInfo) -> String {
         switch info.coreTypeSource {
         case .userEnvironment:
-            "from OPENBLAS_CORETYPE=\(info.requestedCoreType ?? "") in the environment"
+            // Kernels other than the requested name mean OpenBLAS did not use the variable
+            // (seen with OpenBLAS 0.3.21 and an unknown name), so it is not credited.
+            if let requested = info.requestedCoreType,
+                requested.caseInsensitiveCompare(info.coreName) != .orderedSame
+            {
+                "OPENBLAS_CORETYPE=\(requested) in the environment was not used: OpenBLAS does "
+                    + "not know that name or this CPU cannot run it"
+            } else {
+                "from OPENBLAS_CORETYPE=\(info.requestedCoreType ?? "") in the environment"
+            }
         case .selectedByAuraFace:
             "chosen by AuraFace from the CPU flags"
         case .detectedByOpenBLAS:

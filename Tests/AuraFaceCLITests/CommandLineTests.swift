@@ -117,6 +117,11 @@ struct CommandLineTests {
         ["compare", "--model", "m.safetensors", "a.png", "b.png", "c.png"],
         ["convert", "model.onnx"],
         ["convert", "same.onnx", "same.onnx"],
+        ["embed", "--model", "m.safetensors", "--tensor", "x.npy", "--output", "./x.npy"],
+        ["embed", "--model", "", "a.png"],
+        ["convert", "model.onnx", ""],
+        ["inspect", ""],
+        ["embed", "--model", "m.safetensors", "--tensor", "x.npy", "--output", "m.safetensors"],
         ["inspect", "--json=yes", "x.safetensors"],
     ])
     func usageErrorIsOneLine(_ arguments: [String]) {
@@ -126,6 +131,37 @@ struct CommandLineTests {
         #expect(result.output.isEmpty)
         #expect(result.errorLines.count == 1)
         #expect(result.error.hasPrefix("auraface: error: "))
+    }
+
+    @Test func convertOverLinkedSourceIsRejected() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let source = directory.appendingPathComponent("model.onnx")
+        try FileManager.default.copyItem(at: URL(fileURLWithPath: fixture("parity/r18.onnx")), to: source)
+        let original = try Data(contentsOf: source)
+        let symbolicLink = directory.appendingPathComponent("link.onnx")
+        try FileManager.default.createSymbolicLink(at: symbolicLink, withDestinationURL: source)
+        let hardLink = directory.appendingPathComponent("hard.safetensors")
+        try FileManager.default.linkItem(at: source, to: hardLink)
+
+        let throughSymbolicLink = runCommandLine(["convert", symbolicLink.path, source.path])
+        let throughHardLink = runCommandLine(["convert", source.path, hardLink.path])
+
+        #expect(throughSymbolicLink.status == 2)
+        #expect(throughSymbolicLink.errorLines.count == 1)
+        #expect(throughHardLink.status == 2)
+        #expect(try Data(contentsOf: source) == original)
+        #expect(try Data(contentsOf: hardLink) == original)
+    }
+
+    @Test func controlCharactersFromInputAreEscaped() {
+        // A path or a name from a file holding ESC and an ASCII record separator (0x1E).
+        let result = runCommandLine(["inspect", "/nonexistent/\u{1B}[31mred\u{1E}name.onnx"])
+
+        #expect(result.status == 1)
+        #expect(result.errorLines.count == 1)
+        #expect(!result.error.dropLast().unicodeScalars.contains { $0.properties.generalCategory == .control })
+        #expect(result.error.contains("\\u{1B}[31mred\\u{1E}name.onnx"))
     }
 
     @Test func missingFilesAreRuntimeErrors() throws {

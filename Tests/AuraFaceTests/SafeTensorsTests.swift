@@ -148,6 +148,39 @@ struct MalformedFile: CustomTestStringConvertible, Sendable {
         }
     }
 
+    @Test func missingOutputFolderIsNamed() {
+        let path = "/nonexistent-auraface-folder/w.safetensors"
+        #expect(
+            throws: WeightFileError.unwritable(
+                path: path, reason: "the folder '/nonexistent-auraface-folder' does not exist")
+        ) {
+            try writeFileAtomically([1, 2, 3], to: URL(fileURLWithPath: path))
+        }
+    }
+
+    @Test func folderPathIsNotWrittenAsAFile() throws {
+        let folder = FileManager.default.temporaryDirectory
+            .appendingPathComponent("auraface-folder-path-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // A path with a trailing '/' whose folder does not exist yet.
+        let url = URL(fileURLWithPath: folder.path + "/")
+        #expect(throws: WeightFileError.unwritable(path: folder.path, reason: "the path ends in '/' or is an existing folder; expected a file path")) {
+            try writeFileAtomically([1, 2, 3], to: url)
+        }
+        #expect(!FileManager.default.fileExists(atPath: folder.path))
+    }
+
+    @Test func outputFolderThatIsAFileIsNamed() throws {
+        let file = FileManager.default.temporaryDirectory
+            .appendingPathComponent("auraface-not-a-folder-\(UUID().uuidString)")
+        try writeFileAtomically([0], to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let path = file.appendingPathComponent("w.safetensors").path
+        #expect(throws: WeightFileError.unwritable(path: path, reason: "'\(file.path)' is not a folder")) {
+            try writeFileAtomically([1, 2, 3], to: URL(fileURLWithPath: path))
+        }
+    }
+
     @Test func invalidFileMessageNamesPathAndReason() {
         let error = WeightFileError.invalidSafeTensors(path: "w.safetensors", reason: "header is not valid JSON")
         #expect(error.description == "'w.safetensors' is not a valid safetensors file: header is not valid JSON")

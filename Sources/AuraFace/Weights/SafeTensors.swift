@@ -314,7 +314,21 @@ public struct SafeTensorsWriter {
 ///
 /// - Throws: `WeightFileError.unwritable` naming `url`; the temporary file is removed.
 public func writeFileAtomically(_ bytes: [UInt8], to url: URL) throws(WeightFileError) {
+    guard !url.hasDirectoryPath else {
+        // A trailing '/' (or an existing folder) names a folder; without this check a file
+        // would be written under the folder's name.
+        throw .unwritable(path: url.path, reason: "the path ends in '/' or is an existing folder; expected a file path")
+    }
     let directory = url.deletingLastPathComponent()
+    // Foundation reports a missing folder as "The file doesn't exist", which reads as if the
+    // output file itself were expected to exist, so the folder is checked first.
+    var isDirectory: ObjCBool = false
+    if !FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory) {
+        throw .unwritable(path: url.path, reason: "the folder '\(directory.path)' does not exist")
+    }
+    if !isDirectory.boolValue {
+        throw .unwritable(path: url.path, reason: "'\(directory.path)' is not a folder")
+    }
     let temporary = directory.appendingPathComponent(
         ".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
     do {

@@ -22,6 +22,7 @@ import Foundation
 /// | `source_sha256`, `source_file` | | the ONNX file this was converted from |
 /// | `onnx_opset` | `11` | the opset of the source graph |
 /// | `conversion_notes` | `["..."]` | readings the converter made that a user should know of |
+/// | `tensor_sha256` | `{"bn2.bias":"9f86..."}` | optional: SHA-256 of each tensor's stored bytes |
 public struct WeightFileMetadata: Sendable, Equatable {
     public static let formatName = "auraface-iresnet"
     public static let formatVersion = 1
@@ -44,6 +45,10 @@ public struct WeightFileMetadata: Sendable, Equatable {
     public var onnxOpset: Int?
     /// Readings the converter made that a user should know about.
     public var conversionNotes: [String] = []
+    /// Lowercase hex SHA-256 of each tensor's data bytes as stored in the file (little-endian
+    /// float32, row-major), by tensor name; nil in files written without it.
+    /// `SafeTensorsFile.tensorHashMismatches(_:)` checks a file against it.
+    public var tensorSHA256: [String: String]?
 
     public init(architecture: IResNetArchitecture) {
         self.architecture = architecture
@@ -72,6 +77,7 @@ public struct WeightFileMetadata: Sendable, Equatable {
         values["source_sha256"] = sourceSHA256
         values["source_file"] = sourceFile
         values["onnx_opset"] = onnxOpset.map(String.init)
+        values["tensor_sha256"] = tensorSHA256.map(sortedJSONObjectText)
         return values
     }
 
@@ -137,7 +143,13 @@ public struct WeightFileMetadata: Sendable, Equatable {
             embeddingSize: try integer("embedding_size"),
             inputSize: try integer("input_size"),
             inputChannels: try integer("input_channels"))
-        try architecture.validate()
+        do {
+            try architecture.validate()
+        } catch let .invalidArchitecture(reason) {
+            throw .invalidMetadata(path: path, key: "architecture", reason: reason)
+        } catch {
+            throw error
+        }
         self.init(architecture: architecture)
 
         channelOrder = try value("channel_order")
@@ -146,6 +158,10 @@ public struct WeightFileMetadata: Sendable, Equatable {
         }
         inputMean = try float("input_mean")
         inputScale = try float("input_scale")
+        // A zero scale would map every face to the same input, and so to the same embedding.
+        guard inputScale != 0 else {
+            throw .invalidMetadata(path: path, key: "input_scale", reason: "expected a non-zero number, found 0")
+        }
         let inGraph = try value("input_normalization_in_graph")
         guard let inGraphFlag = Bool(inGraph) else {
             throw .invalidMetadata(
@@ -167,7 +183,32 @@ public struct WeightFileMetadata: Sendable, Equatable {
         sourceFile = values["source_file"]
         onnxOpset = values["onnx_opset"].flatMap { Int($0) }
         conversionNotes = try strings("conversion_notes")
+        if let text = values["tensor_sha256"] {
+            tensorSHA256 = try Self.parseTensorHashes(text, path: path)
+        }
     }
+
+    private static func parseTensorHashes(_ text: String, path: String) throws(WeightFileError) -> [String: String] {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String] else {
+            throw .invalidMetadata(
+                path: path, key: "tensor_sha256",
+                reason: "expected a JSON object of tensor names to hex strings, found '\(text.prefix(80))'")
+        }
+        let hexDigits = Set("0123456789abcdef")
+        for (name, hash) in object where hash.count != 64 || !hash.allSatisfy(hexDigits.contains) {
+            throw .invalidMetadata(
+                path: path, key: "tensor_sha256",
+                reason: "expected 64 lowercase hex digits for '\(name)', found '\(hash)'")
+        }
+        return object
+    }
+}
+
+private func sortedJSONObjectText(_ object: [String: String]) -> String {
+    // A dictionary of strings always serializes.
+    String(
+        decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
+        as: UTF8.self)
 }
 
 private func jsonText(_ value: Any) -> String {
