@@ -68,13 +68,34 @@ public final class AuraFaceModel: Sendable {
     /// - Throws: `InferenceError` when the batch size is below 1, the input length is not
     ///   N * C * H * W, or the input contains NaN or infinite values.
     public func rawEmbeddings(graphInput: [Float], batchSize: Int) throws(InferenceError) -> [[Float]] {
-        try checkInput(graphInput, batchSize: batchSize)
-        guard metadata.inputNormalizationInGraph else {
-            return embed(graphInput, batchSize: batchSize)
+        try embed(graphInput: graphInput, batchSize: batchSize, tap: nil)
+    }
+
+    /// Runs the network as `rawEmbeddings(graphInput:batchSize:)` does and calls `observer`
+    /// after each layer with its output, in forward order.
+    ///
+    /// Layers are named by their PyTorch module paths in arcface_torch's IResNet. The stem
+    /// reports `conv1`, `bn1` and `prelu`. Each block reports `layerS.B.bn1`, `.conv1`, `.bn2`,
+    /// `.prelu`, `.conv2` and `.bn3`, a stage's first block also `.downsample.0` and
+    /// `.downsample`, and then the block sum `layerS.B`. The head reports `bn2`, `fc` and
+    /// `features`. A convolution or fc whose batch norm was
+    /// folded into its bias (see `metadata.foldedBatchNorms`) is not reported on its own:
+    /// its output equals the batch norm's output and is reported under the batch norm's name,
+    /// as the ONNX export computes it. Shapes are [N, C, H, W] up to `bn2` and [N, D] after.
+    /// The last call is the raw embeddings, all images concatenated.
+    ///
+    /// - Throws: `InferenceError` as `rawEmbeddings(graphInput:batchSize:)` does, before any
+    ///   call to `observer`.
+    public func rawEmbeddings(
+        graphInput: [Float], batchSize: Int, observer: LayerObserver
+    ) throws(InferenceError) -> [[Float]] {
+        // The tap lives only for this call, so the observer does not escape it.
+        let result: Result<[[Float]], InferenceError> = withoutActuallyEscaping(observer) { observer in
+            Result { () throws(InferenceError) -> [[Float]] in
+                try embed(graphInput: graphInput, batchSize: batchSize, tap: LayerTap(observer: observer))
+            }
         }
-        let mean = metadata.inputMean
-        let scale = metadata.inputScale
-        return embed(graphInput.map { ($0 - mean) * scale }, batchSize: batchSize)
+        return try result.get()
     }
 
     /// Runs the network on a batch of normalized input, [N, C, H, W] float32: the values the
@@ -142,12 +163,22 @@ public final class AuraFaceModel: Sendable {
         }
     }
 
-    private func embed(_ input: [Float], batchSize: Int) -> [[Float]] {
+    private func embed(graphInput: [Float], batchSize: Int, tap: LayerTap?) throws(InferenceError) -> [[Float]] {
+        try checkInput(graphInput, batchSize: batchSize)
+        guard metadata.inputNormalizationInGraph else {
+            return embed(graphInput, batchSize: batchSize, tap: tap)
+        }
+        let mean = metadata.inputMean
+        let scale = metadata.inputScale
+        return embed(graphInput.map { ($0 - mean) * scale }, batchSize: batchSize, tap: tap)
+    }
+
+    private func embed(_ input: [Float], batchSize: Int, tap: LayerTap? = nil) -> [[Float]] {
         let size = architecture.inputSize
         let x = FeatureMap(
             batch: batchSize, channels: architecture.inputChannels, height: size, width: size,
             values: input)
-        let output = network(x)
+        let output = network(x, tap: tap)
         let length = output.imageSize
         return (0..<batchSize).map { n in
             Array(output.values[(n * length)..<((n + 1) * length)])

@@ -8,6 +8,8 @@ import Foundation
 public struct Console {
     public var writeOutput: (String) -> Void
     public var writeError: (String) -> Void
+    /// True when standard error is a terminal, where progress bars are drawn.
+    public var errorIsTerminal = false
 
     public init(writeOutput: @escaping (String) -> Void, writeError: @escaping (String) -> Void) {
         self.writeOutput = writeOutput
@@ -17,9 +19,11 @@ public struct Console {
     /// Creates a console that writes to the process's standard output and standard error,
     /// unbuffered.
     public static func standardStreams() -> Console {
-        Console(
+        var console = Console(
             writeOutput: { FileHandle.standardOutput.write(Data($0.utf8)) },
             writeError: { FileHandle.standardError.write(Data($0.utf8)) })
+        console.errorIsTerminal = isatty(STDERR_FILENO) != 0
+        return console
     }
 
     /// Writes a line to standard output.
@@ -51,6 +55,12 @@ struct CommandFailure: Error, CustomStringConvertible {
     }
 }
 
+/// Ends a command with `status` and no further message, for commands whose exit status is
+/// part of their result, such as `diff`. The command writes its own output first.
+struct CommandExit: Error {
+    var status: Int32
+}
+
 /// One subcommand: its specification and the code that runs it.
 struct Command: Sendable {
     var spec: CommandSpec
@@ -64,7 +74,7 @@ public enum AuraFaceCommandLine {
 
     static let commands: [Command] = [
         ConvertCommand.command, InspectCommand.command, EmbedCommand.command,
-        CompareCommand.command, EvalCommand.command,
+        CompareCommand.command, EvalCommand.command, TraceCommand.command, DiffCommand.command,
     ]
 
     /// Runs one command line and returns the process exit status.
@@ -121,6 +131,8 @@ public enum AuraFaceCommandLine {
             return ExitStatus.success
         } catch let error as UsageError {
             return usageError(error, console: console)
+        } catch let exit as CommandExit {
+            return exit.status
         } catch {
             console.writeError("auraface: error: \(oneLine(error))\n")
             return ExitStatus.failure

@@ -13,19 +13,27 @@ enum ConvertCommand {
     static let spec = CommandSpec(
         name: "convert",
         summary: "Convert an ONNX IResNet (such as AuraFace's glintr100.onnx) to safetensors weights.",
-        usage: ["[--prelu-slope-per-channel] [--verbose] MODEL.onnx OUT.safetensors"],
+        usage: ["[--prelu-slope-per-channel] [--layer-map MAP.json] [--verbose] MODEL.onnx OUT.safetensors"],
         discussion: """
             Reads the ONNX graph, checks that it is an ArcFace IResNet (conv stem, IBasicBlocks, \
             BatchNorm, Flatten, Gemm, BatchNorm), and writes its weights under PyTorch's \
             arcface_torch names with the architecture and input normalization in the metadata. \
             Prints one summary line. OUT.safetensors is written atomically: on failure no file \
-            is left, and an existing file is only replaced by a complete one.
+            is left, and an existing file is only replaced by a complete one. --layer-map \
+            writes a JSON array of {"layer", "onnx_value"} objects in forward order: for each \
+            layer that 'auraface trace' writes, the ONNX value holding the same activation.
             """,
         positionals: [
             PositionalSpec(name: "MODEL.onnx", help: "The ONNX model to read."),
             PositionalSpec(name: "OUT.safetensors", help: "The weight file to write."),
         ],
-        options: [preluOption, .flag("verbose", "Print the converter's note on each tensor to standard error.")])
+        options: [
+            preluOption,
+            .value(
+                "layer-map", "MAP.json",
+                "Also write which ONNX value holds each traced layer's output, as JSON."),
+            .flag("verbose", "Print the converter's note on each tensor to standard error."),
+        ])
 
     static let command = Command(spec: spec, run: run)
 
@@ -48,6 +56,9 @@ enum ConvertCommand {
             }
         }
         try converted.write(to: output)
+        if let mapPath = arguments.value("layer-map") {
+            try writeLayerMap(converted.layerOutputs, to: URL(fileURLWithPath: mapPath))
+        }
 
         let metadata = converted.metadata
         let parameters = AuraFaceModel.layerSummary(
@@ -57,5 +68,11 @@ enum ConvertCommand {
             "converted \(metadata.architecture.name) (\(InspectCommand.millions(parameters)) parameters, "
                 + "\(metadata.architecture.embeddingSize)-d embedding) to \(arguments.positionals[1]); "
                 + "source sha256 \(metadata.sourceSHA256 ?? "not recorded")")
+    }
+
+    static func writeLayerMap(_ layers: [ONNXLayerOutput], to url: URL) throws {
+        let entries = layers.map { "  {\"layer\": \(JSONText.string($0.layer)), \"onnx_value\": \(JSONText.string($0.value))}" }
+        let text = "[\n" + entries.joined(separator: ",\n") + "\n]\n"
+        try writeFileAtomically(Array(text.utf8), to: url)
     }
 }

@@ -16,6 +16,7 @@ enum EmbedCommand {
             "--model FILE [--batch-size N] [--threads N] [--verbose] IMAGE...",
             "--model FILE --tensor X.npy --output E.npy [--raw] [--batch-size N] [--threads N]",
             "--model FILE --landmarks X1,Y1,...,X5,Y5 [--save-aligned DIR] [--threads N] PHOTO",
+            "--model FILE --output OUT [--format F] [--landmarks-file FILE] [--save-aligned DIR] [--batch-size N] (--images DIR | --list FILE | IMAGE...)",
         ],
         discussion: """
             With images: each IMAGE is a PNG face crop already aligned to the model's input size \
@@ -32,7 +33,7 @@ enum EmbedCommand {
             With --landmarks: PHOTO (PNG, JPEG, PPM or PGM, any size) is aligned onto the ArcFace \
             template as insightface's norm_crop does, then embedded; the JSON line also holds \
             "matrix" (the 2x3 photo-to-crop transform) and "rms_residual" (crop pixels).
-            """,
+            """ + "\n\n" + BatchEmbedding.discussion,
         positionals: [
             PositionalSpec(
                 name: "IMAGE", help: "Aligned face crop (PNG) at the model's input size.",
@@ -41,12 +42,12 @@ enum EmbedCommand {
         options: [
             CommonOptions.model,
             .value("tensor", "X.npy", "Read the graph input tensor [N, C, H, W] float32 from X.npy instead of images."),
-            .value("output", "E.npy", "With --tensor: write the [N, D] embeddings to E.npy (required with --tensor)."),
+            .value("output", "OUT", "With --tensor: write the [N, D] embeddings to OUT (.npy, required). With images: write them to OUT (.jsonl, .csv or .npy) and resume it on a rerun."),
             .flag("raw", "With --tensor: write the raw network output instead of L2-normalized embeddings."),
             .value("batch-size", "N", "Faces per forward pass (default \(defaultBatchSize))."),
             CommonOptions.threads,
             CommonOptions.verbose,
-        ] + photoOptions)
+        ] + photoOptions + BatchEmbedding.options)
 
     static let command = Command(spec: spec, run: run)
 
@@ -58,6 +59,12 @@ enum EmbedCommand {
         } ?? defaultBatchSize
         let verbose = arguments.flag("verbose")
 
+        if BatchEmbedding.isRequested(arguments) {
+            try BatchEmbedding.run(
+                arguments, modelURL: modelURL, threads: threads, batchSize: batchSize,
+                verbose: verbose, console: console)
+            return
+        }
         if let landmarksText = arguments.value("landmarks") {
             try embedPhoto(
                 arguments, landmarksText: landmarksText, modelURL: modelURL, threads: threads,

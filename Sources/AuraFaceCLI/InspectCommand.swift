@@ -9,7 +9,7 @@ enum InspectCommand {
     static let spec = CommandSpec(
         name: "inspect",
         summary: "Print a model's layers, parameter and FLOP counts, metadata and BLAS setup.",
-        usage: ["[--json] [--threads N] [--prelu-slope-per-channel] [--verbose] FILE"],
+        usage: ["[--json] [--tensors] [--threads N] [--prelu-slope-per-channel] [--verbose] FILE"],
         discussion: """
             FILE is converted weights (.safetensors) or an ONNX model (.onnx), which is \
             converted in memory and not written. Each layer row gives its PyTorch module path, \
@@ -17,13 +17,20 @@ enum InspectCommand {
             norm running statistics are buffers, not parameters) and FLOPs for one face at the \
             model's input size (2 per multiply-add of convolutions and fc; element-wise layers \
             count 0). A batch norm that the exporter folded into the layer before it is marked \
-            so. Full AuraFace (iresnet100) has about 65.2M parameters and 24.2 GFLOPs per face.
+            so. Full AuraFace (iresnet100) has about 65.2M parameters and 24.2 GFLOPs per face. \
+            When the file's metadata records tensor_sha256, every tensor is hashed and checked \
+            against it; a mismatch is listed and the exit status is 1. --tensors adds each \
+            stored tensor's min, max, mean, standard deviation, zero count and NaN and \
+            infinity counts (min, max, mean and std over the finite values only). The file is \
+            read without loading the model, so a file the loader rejects, such as one with NaN \
+            weights, is still reported.
             """,
         positionals: [
             PositionalSpec(name: "FILE", help: "Converted weights (.safetensors) or an ONNX model (.onnx).")
         ],
         options: [
             .flag("json", "Print one JSON object instead of text."),
+            .flag("tensors", "Also print statistics of every stored tensor."),
             .flag(
                 "prelu-slope-per-channel",
                 "For .onnx: read a PReLU slope stored as [C] as one slope per channel, as "
@@ -46,6 +53,9 @@ enum InspectCommand {
         var tensorCheck: TensorCheck
         var rows: [LayerSummaryRow]
         var blas: Result<BLASInfo, BLASError>
+        /// Per-tensor statistics, with --tensors.
+        var tensorStatistics: [TensorStatisticsRow]?
+        var hashCheck: TensorHashCheck = .notRecorded
 
         var totalParameters: Int { rows.reduce(0) { $0 + $1.parameters } }
         var totalFLOPs: Int { rows.reduce(0) { $0 + $1.flops } }
@@ -94,7 +104,7 @@ enum InspectCommand {
         let threads = try CommonOptions.threadCount(arguments)
         let verbose = arguments.flag("verbose")
 
-        let report: Report
+        var report: Report
         if url.pathExtension.lowercased() == "onnx" {
             var options = ONNXConversionOptions()
             options.preluSlopeIsPerChannel = arguments.flag("prelu-slope-per-channel")
@@ -105,18 +115,32 @@ enum InspectCommand {
             report = makeReport(
                 path: url.path, format: "ONNX, converted in memory", metadata: converted.metadata,
                 tensors: converted.tensors.map { ($0.name, $0.shape) }, threads: threads)
+            report.hashCheck = .convertedInMemory
+            if arguments.flag("tensors") {
+                report.tensorStatistics = converted.tensors.map {
+                    TensorStatisticsRow(name: $0.name, shape: $0.shape, statistics: TensorStatistics($0.values))
+                }
+            }
         } else {
             let file = try SafeTensorsFile(contentsOf: url)
             let metadata = try WeightFileMetadata(dictionary: file.metadata, path: url.path)
             report = makeReport(
                 path: url.path, format: "safetensors", metadata: metadata,
                 tensors: file.entries.map { ($0.name, $0.shape) }, threads: threads)
+            report.hashCheck = TensorHashCheck(file: file, recorded: metadata.tensorSHA256)
+            if arguments.flag("tensors") {
+                report.tensorStatistics = tensorStatistics(of: file)
+            }
         }
 
         if arguments.flag("json") {
             console.writeOutput(jsonReport(report))
         } else {
             console.writeOutput(textReport(report))
+        }
+        if case let .mismatched(_, mismatches) = report.hashCheck {
+            throw CommandFailure(
+                "\(mismatches.count) tensors do not match the tensor_sha256 metadata (first: \(mismatches[0]))")
         }
     }
 
@@ -154,6 +178,7 @@ enum InspectCommand {
             "Stored: \(report.storedTensors) tensors, \(grouped(report.storedValues)) float32 values "
                 + "(folded batch norms leave only a bias on the layer before them)")
         lines.append("Tensor check: \(report.tensorCheck.summary)")
+        lines += hashCheckLines(report.hashCheck)
 
         let foldable = architecture.batchNorms.filter { $0.follows != nil }.count
         var fields: [(String, String)] = [
@@ -186,6 +211,10 @@ enum InspectCommand {
             }
         }
         lines += ["", "Metadata:"] + alignedFields(fields)
+
+        if let rows = report.tensorStatistics {
+            lines += ["", "Tensors:"] + tensorStatisticsTable(rows)
+        }
 
         lines += ["", "BLAS:"]
         switch report.blas {
@@ -330,6 +359,10 @@ enum InspectCommand {
         metadataObject["source_file"] = metadata.sourceFile
         metadataObject["onnx_opset"] = metadata.onnxOpset
         object["metadata"] = metadataObject
+        object["tensor_hashes"] = hashCheckJSON(report.hashCheck)
+        if let rows = report.tensorStatistics {
+            object["tensors"] = rows.map(tensorStatisticsJSON)
+        }
 
         switch report.blas {
         case let .success(info):

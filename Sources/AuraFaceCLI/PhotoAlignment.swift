@@ -57,7 +57,7 @@ enum PhotoAlignment {
 extension EmbedCommand {
     static let photoOptions: [OptionSpec] = [
         .value("landmarks", "X1,Y1,...,X5,Y5", PhotoAlignment.landmarksHelp + " IMAGE is then a photo of any size."),
-        .value("save-aligned", "DIR", "With --landmarks: also write the aligned crop to DIR/NAME_aligned.png."),
+        .value("save-aligned", "DIR", "With --landmarks or --landmarks-file: also write each aligned crop to DIR/NAME_aligned.png."),
     ]
 
     /// `embed --landmarks`: one photo, aligned and embedded, printed as one JSON line with the

@@ -1,7 +1,7 @@
-// End-to-end parity: each fixture ONNX graph in Tests/Fixtures/parity is converted with the
-// Swift converter, loaded into the engine and run on the committed input; the raw output must
-// match onnxruntime's committed output. Tools/make_test_graphs.py made the fixtures (seeds and
-// onnxruntime version in Tests/Fixtures/README.md).
+// End-to-end parity against onnxruntime. Each fixture graph in Tests/Fixtures/parity is
+// converted with the Swift converter, loaded into the engine and run on the committed input.
+// The raw output must match onnxruntime's committed output. Tools/make_test_graphs.py made the
+// fixtures; Tests/Fixtures/README.md lists their seeds and the onnxruntime version.
 
 import AuraFace
 import AuraFaceONNX
@@ -79,5 +79,23 @@ private func convertAndLoad(_ name: String) throws -> AuraFaceModel {
         #expect(batched[1] == singles[1])
         #expect(batched[2] == singles[0])
         #expect(batched[3] == singles[2])
+    }
+
+    @Test(arguments: [5, 7, 12])
+    func everyBatchSizeGivesTheSameBits(batchSize: Int) throws {
+        // OpenBLAS sums a batched fc product in another order for some batch sizes; the
+        // engine runs fc per image so that no batch size changes a single bit.
+        let model = try convertAndLoad("r18")
+        let input = try NpyArray(contentsOf: parityDirectory.appendingPathComponent("r18.input.npy"))
+        let faceSize = input.values.count / input.shape[0]
+        let faces = (0..<3).map { Array(input.values[($0 * faceSize)..<(($0 + 1) * faceSize)]) }
+        let singles = try faces.map { try model.rawEmbeddings(graphInput: $0, batchSize: 1)[0] }
+
+        let batch = (0..<batchSize).flatMap { faces[$0 % 3] }
+        let batched = try model.rawEmbeddings(graphInput: batch, batchSize: batchSize)
+
+        for row in 0..<batchSize {
+            #expect(batched[row] == singles[row % 3], "row \(row) of a batch of \(batchSize)")
+        }
     }
 }

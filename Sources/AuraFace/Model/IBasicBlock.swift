@@ -10,8 +10,9 @@ struct Downsample: Sendable {
     /// nil when folded into `conv`'s bias.
     let bn: BatchNorm?
 
-    func callAsFunction(_ x: borrowing FeatureMap) -> FeatureMap {
+    func callAsFunction(_ x: borrowing FeatureMap, tap: LayerTap? = nil) -> FeatureMap {
         var y = conv(x)  // [N, Cin, H, W] -> [N, C, H/s, W/s]
+        tap?.convolution("0", y, before: bn)
         y = bn(y)
         return y
     }
@@ -35,16 +36,27 @@ struct IBasicBlock: Sendable {
     let bn3: BatchNorm?
     let downsample: Downsample?
 
-    func callAsFunction(_ x: FeatureMap) -> FeatureMap {
+    /// Runs the block, reporting each layer's output to `tap` as `IResNet` describes.
+    func callAsFunction(_ x: FeatureMap, tap: LayerTap? = nil) -> FeatureMap {
         var out = bn1(x)  // Pre-activation: normalize the block input before convolving.
+        tap?("bn1", out)
         out = conv1(out)  // [N, Cin, H, W] -> [N, C, H, W]
+        tap?.convolution("conv1", out, before: bn2)
         out = bn2(out)
+        tap?("bn2", out)
         out = prelu(out)
+        tap?("prelu", out)
 
         out = conv2(out)  // The stride is here: [N, C, H, W] -> [N, C, H/s, W/s]
+        tap?.convolution("conv2", out, before: bn3)
         out = bn3(out)
+        tap?("bn3", out)
 
-        let identity = downsample?(x) ?? x
+        guard let downsample else {
+            return out + x
+        }
+        let identity = downsample(x, tap: tap?.scoped("downsample"))
+        tap?("downsample", identity)
         return out + identity
     }
 }
@@ -54,10 +66,12 @@ struct IBasicBlock: Sendable {
 struct IResNetStage: Sendable {
     let blocks: [IBasicBlock]
 
-    func callAsFunction(_ x: FeatureMap) -> FeatureMap {
+    func callAsFunction(_ x: FeatureMap, tap: LayerTap? = nil) -> FeatureMap {
         var y = x
-        for block in blocks {
-            y = block(y)
+        for (index, block) in blocks.enumerated() {
+            let blockTap = tap?.scoped(String(index))
+            y = block(y, tap: blockTap)
+            blockTap?.output(y)
         }
         return y
     }

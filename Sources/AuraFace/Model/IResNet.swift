@@ -21,21 +21,33 @@ struct IResNet: Sendable {
     let fc: FullyConnected
     let features: BatchNorm?
 
-    func callAsFunction(_ input: FeatureMap) -> FeatureMap {
+    /// Runs the network. With a `tap`, each layer's output is reported under its PyTorch module
+    /// path after the layer runs. A convolution whose batch norm was folded into its bias is
+    /// reported under the batch norm's name, because its output equals that batch norm's
+    /// output in PyTorch. A block reports its sum as `layerS.B`.
+    func callAsFunction(_ input: FeatureMap, tap: LayerTap? = nil) -> FeatureMap {
         var x = conv1(input)  // [N, 3, 112, 112] -> [N, 64, 112, 112]
+        tap?.convolution("conv1", x, before: bn1)
         x = bn1(x)
+        tap?("bn1", x)
         x = prelu(x)
+        tap?("prelu", x)
 
-        x = layer1(x)  // -> [N, 64, 56, 56]
-        x = layer2(x)  // -> [N, 128, 28, 28]
-        x = layer3(x)  // -> [N, 256, 14, 14]
-        x = layer4(x)  // -> [N, 512, 7, 7]
+        x = layer1(x, tap: tap?.scoped("layer1"))  // -> [N, 64, 56, 56]
+        x = layer2(x, tap: tap?.scoped("layer2"))  // -> [N, 128, 28, 28]
+        x = layer3(x, tap: tap?.scoped("layer3"))  // -> [N, 256, 14, 14]
+        x = layer4(x, tap: tap?.scoped("layer4"))  // -> [N, 512, 7, 7]
 
         x = bn2(x)
+        tap?("bn2", x)
         x = flatten(x)  // -> [N, 25088]
         // Dropout comes here in training and is the identity at inference.
         x = fc(x)  // -> [N, 512]
+        if features != nil {
+            tap?.flat("fc", x)
+        }
         x = features(x)  // BatchNorm1d
+        tap?.flat("features", x)
         return x
     }
 }

@@ -23,6 +23,9 @@ struct IResNetGraphWalker {
     var tensors: [String: (shape: [Int], values: [Float])] = [:]
     /// One line per stored tensor or folded batch norm, for the CLI.
     var changeLog: [String] = []
+    /// The ONNX value holding each layer's output, in forward order, named as
+    /// `AuraFaceModel.rawEmbeddings(graphInput:batchSize:observer:)` reports the layer.
+    var layerOutputs: [ONNXLayerOutput] = []
     /// Readings a user should know about, for `conversion_notes`.
     var notes: [String] = []
     var foldedBatchNorms: Set<String> = []
@@ -67,6 +70,7 @@ struct IResNetGraphWalker {
             of: value, producer: producer.reference, ops: ["PRelu"], role: "prelu")
         value = try readPRelu(stemPRelu, input: value, channels: stem.outChannels, name: "prelu")
         producer = stemPRelu
+        recordLayer("prelu", value)
 
         // Stages: a block input feeds bn1 and the shortcut. A Conv shortcut (downsample)
         // starts a new stage; an Add shortcut (identity) continues the current one.
@@ -133,6 +137,7 @@ struct IResNetGraphWalker {
         }
         let bn2 = try readBatchNorm(bn2Node, input: value, channels: channels, role: "bn2")
         try storeBatchNorm(bn2, name: "bn2")
+        recordLayer("bn2", bn2Node.output)
         let flattenNode = try soleReader(
             of: bn2Node.output, producer: bn2Node.reference, ops: ["Flatten", "Reshape"],
             role: "the flatten before fc")
@@ -220,6 +225,7 @@ struct IResNetGraphWalker {
         let bn1 = try readBatchNorm(
             bn1Node, input: input, channels: inChannels, role: "\(prefix).bn1")
         try storeBatchNorm(bn1, name: "\(prefix).bn1")
+        recordLayer("\(prefix).bn1", bn1Node.output)
 
         let conv1Node = try soleReader(
             of: bn1Node.output, producer: bn1Node.reference, ops: ["Conv"], role: "\(prefix).conv1")
@@ -237,6 +243,7 @@ struct IResNetGraphWalker {
             of: value, producer: producer.reference, ops: ["PRelu"], role: "\(prefix).prelu")
         value = try readPRelu(
             preluNode, input: value, channels: blockWidth, name: "\(prefix).prelu")
+        recordLayer("\(prefix).prelu", value)
 
         let conv2Node = try soleReader(
             of: value, producer: preluNode.reference, ops: ["Conv"], role: "\(prefix).conv2")
@@ -263,7 +270,7 @@ struct IResNetGraphWalker {
                     strideReason: "the downsample branch matches the stride-2 conv2"))
             (shortcutValue, _) = try settleBatchNorm(
                 after: projection, convName: "\(prefix).downsample.0",
-                normName: "\(prefix).downsample.1")
+                normName: "\(prefix).downsample.1", layerName: "\(prefix).downsample")
         }
 
         let add = try soleReader(
@@ -293,14 +300,16 @@ struct IResNetGraphWalker {
                 found: "a different Add")
         }
         visited.insert(add.index)
+        recordLayer(prefix, add.output)
         return (add.output, blockWidth, add)
     }
 
     /// Stores a convolution and the batch norm after it. When the graph has a
     /// BatchNormalization there, it is kept and a conv bias is moved into its running mean.
-    /// Otherwise the exporter folded it into the conv bias.
+    /// Otherwise the exporter folded it into the conv bias. The pair's output is recorded as
+    /// the layer `layerName`, by default `normName`.
     private mutating func settleBatchNorm(
-        after conv: ConvolutionRead, convName: String, normName: String
+        after conv: ConvolutionRead, convName: String, normName: String, layerName: String? = nil
     )
         throws(ConversionError) -> (value: String, producer: GraphNode)
     {
@@ -320,6 +329,12 @@ struct IResNetGraphWalker {
                 convBiasesFoldedIntoBatchNorms.append(convName)
             }
             try storeBatchNorm(norm, name: normName, meanDetail: meanDetail)
+            // With its bias moved into the batch norm, the engine's conv output lacks the
+            // bias that the ONNX conv output has, so only the pair's output is comparable.
+            if conv.bias == nil {
+                recordLayer(convName, conv.node.output)
+            }
+            recordLayer(layerName ?? normName, norm.node.output)
             return (norm.node.output, norm.node)
         }
 
@@ -335,6 +350,7 @@ struct IResNetGraphWalker {
             node: conv.node)
         foldedBatchNorms.insert(normName)
         changeLog.append("\(normName) was folded into \(convName).bias by the exporter")
+        recordLayer(layerName ?? normName, conv.node.output)
         return (conv.node.output, conv.node)
     }
 
@@ -364,10 +380,13 @@ struct IResNetGraphWalker {
             let features = try readBatchNorm(
                 readers[0], input: fc.output, channels: fc.outFeatures, role: "features")
             try storeBatchNorm(features, name: "features")
+            recordLayer("fc", fc.output)
+            recordLayer("features", features.node.output)
             return (features.node.output, features.node)
         }
         foldedBatchNorms.insert("features")
         changeLog.append("features was folded into fc.bias by the exporter")
+        recordLayer("features", fc.output)
         return (fc.output, fcNode)
     }
 
@@ -394,6 +413,10 @@ struct IResNetGraphWalker {
                 found: "another node reading it")
         }
         return first
+    }
+
+    private mutating func recordLayer(_ layer: String, _ value: String) {
+        layerOutputs.append(ONNXLayerOutput(layer: layer, value: value))
     }
 
     mutating func store(

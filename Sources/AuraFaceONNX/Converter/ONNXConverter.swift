@@ -21,6 +21,15 @@ public struct ConvertedTensor: Sendable, Equatable {
     public var values: [Float]
 }
 
+/// A layer of the converted network and the ONNX value that holds its output.
+public struct ONNXLayerOutput: Sendable, Equatable {
+    /// The layer's name as `AuraFaceModel.rawEmbeddings(graphInput:batchSize:observer:)`
+    /// reports it, such as `layer1.0.bn2`.
+    public var layer: String
+    /// The name of the ONNX value (a node output) that equals the layer's output.
+    public var value: String
+}
+
 /// The result of converting an ONNX IResNet: the weight file's metadata and tensors.
 public struct ConvertedModel: Sendable {
     /// The architecture and provenance, as stored in `__metadata__`.
@@ -30,6 +39,9 @@ public struct ConvertedModel: Sendable {
     /// The origin of each tensor, one line per tensor or folded batch norm, such as
     /// `layer1.0.conv1.weight [64, 64, 3, 3] <- initializer 'onnx::Conv_511' of Conv node 'Conv_12' (output 'input.8')`.
     public var changeLog: [String]
+    /// Every layer the engine's trace reports, in forward order, with the ONNX value that
+    /// holds the same activation, for comparing intermediate outputs with onnxruntime.
+    public var layerOutputs: [ONNXLayerOutput] = []
 
     /// Writes a safetensors file atomically: on any error no file is left at `url`, and an
     /// existing file there is unchanged.
@@ -152,6 +164,14 @@ public enum ONNXConverter {
             }
             return ConvertedTensor(name: entry.name, shape: entry.shape, values: tensor.values)
         }
-        return ConvertedModel(metadata: metadata, tensors: tensors, changeLog: walker.changeLog)
+        // The writer stores float32 little-endian, the in-memory layout on every supported
+        // platform, so these are the hashes of the bytes in the written file.
+        metadata.tensorSHA256 = Dictionary(
+            uniqueKeysWithValues: tensors.map { tensor in
+                (tensor.name, tensor.values.withUnsafeBytes { SHA256.hexDigest(of: $0) })
+            })
+        return ConvertedModel(
+            metadata: metadata, tensors: tensors, changeLog: walker.changeLog,
+            layerOutputs: walker.layerOutputs)
     }
 }

@@ -1,4 +1,4 @@
-import AuraFaceONNX
+import AuraFace
 import Foundation
 import Testing
 

@@ -1,4 +1,4 @@
-// SHA-256 as specified in FIPS 180-4, used to record which ONNX file a weight file came from.
+// SHA-256 as specified in FIPS 180-4: the hash of the source ONNX file and of each tensor of a weight file.
 
 /// A SHA-256 digest computed incrementally.
 public struct SHA256: Sendable {
