@@ -29,11 +29,12 @@ public enum JPEGImage {
     ) throws(JPEGError) -> RGBImage {
         let bytes: [UInt8]
         do {
-            bytes = try [UInt8](Data(contentsOf: url))
-        } catch let error as CocoaError where error.code == .fileReadNoSuchFile {
-            throw .fileNotFound(path: url.path)
+            bytes = try readFileBytes(url)
         } catch {
-            throw .unreadable(path: url.path, reason: error.localizedDescription)
+            switch error {
+            case .notFound: throw .fileNotFound(path: url.path)
+            case let .failed(reason): throw .unreadable(path: url.path, reason: reason)
+            }
         }
         return try decode(
             bytes, path: url.path, maxPixelCount: maxPixelCount, applyOrientation: applyOrientation)

@@ -40,20 +40,16 @@ public struct NpyArray: Sendable, Equatable {
     ///   `.unsupportedVersion`, `.malformedHeader`, `.unsupportedDType` (anything but `'<f4'`,
     ///   including big-endian `'>f4'`), `.fortranOrder`, `.dataSizeMismatch`.
     public init(contentsOf url: URL) throws(NpyError) {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
-            throw .fileNotFound(path: url.path)
-        }
-        guard !isDirectory.boolValue else {
-            throw .unreadable(path: url.path, reason: "it is a directory")
-        }
-        let data: Data
+        let bytes: [UInt8]
         do {
-            data = try Data(contentsOf: url)
+            bytes = try readFileBytes(url)
         } catch {
-            throw .unreadable(path: url.path, reason: error.localizedDescription)
+            switch error {
+            case .notFound: throw .fileNotFound(path: url.path)
+            case let .failed(reason): throw .unreadable(path: url.path, reason: reason)
+            }
         }
-        try self.init(bytes: [UInt8](data), path: url.path)
+        try self.init(bytes: bytes, path: url.path)
     }
 
     /// Parses .npy bytes held in memory. `path` names the source in error messages.

@@ -155,17 +155,13 @@ public enum PNGImage {
     }
 
     private static func readFile(_ url: URL) throws(PNGError) -> [UInt8] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
-            throw .fileNotFound(path: url.path)
-        }
-        guard !isDirectory.boolValue else {
-            throw .unreadable(path: url.path, reason: "it is a directory")
-        }
         do {
-            return [UInt8](try Data(contentsOf: url))
+            return try readFileBytes(url)
         } catch {
-            throw .unreadable(path: url.path, reason: error.localizedDescription)
+            switch error {
+            case .notFound: throw .fileNotFound(path: url.path)
+            case let .failed(reason): throw .unreadable(path: url.path, reason: reason)
+            }
         }
     }
 
