@@ -29,7 +29,9 @@ enum BatchEmbedding {
         already in OUT. JSON lines and CSV rows are appended and flushed after each batch, and \
         a partly written last line is removed on restart. For .npy, rows go to \
         OUT.partial.jsonl during the run and OUT is written at the end. Resumed rows equal \
-        an uninterrupted run's bit for bit. Images that fail (unreadable, no landmarks and not \
+        an uninterrupted run's bit for bit. OUT-without-extension.model.sha256 records the \
+        SHA-256 of the weight file, and a rerun with another weight file is rejected rather \
+        than mixing two models' embeddings in OUT. Images that fail (unreadable, no landmarks and not \
         a crop, landmarks rejected by the aligner) are written as {"file", "error"} lines to \
         OUT-without-extension.errors.jsonl, which each run rewrites, and are retried by the \
         next run. The command then exits with status 1.
@@ -96,6 +98,7 @@ enum BatchEmbedding {
         }
 
         let model = try loadModel(at: modelURL, threads: threads, verbose: verbose, console: console)
+        try checkModelStamp(outputURL: outputURL, format: format, modelURL: modelURL)
         let output = try ResumableOutput(
             url: outputURL, format: format, embeddingSize: model.architecture.embeddingSize)
         let pending = jobs.filter { !output.finishedFiles.contains($0.file) }
@@ -194,6 +197,37 @@ enum BatchEmbedding {
 
     static func errorsURL(for outputURL: URL) -> URL {
         outputURL.deletingPathExtension().appendingPathExtension("errors.jsonl")
+    }
+
+    static func modelStampURL(for outputURL: URL) -> URL {
+        outputURL.deletingPathExtension().appendingPathExtension("model.sha256")
+    }
+
+    /// Rejects resuming an output whose rows came from another weight file, since skipping
+    /// those images would mix two models' embeddings in one output, and records the weight
+    /// file's SHA-256 for a new output.
+    ///
+    /// - Throws: `CommandFailure` naming both digests when they differ.
+    static func checkModelStamp(outputURL: URL, format: EmbeddingOutputFormat, modelURL: URL) throws {
+        let stampURL = modelStampURL(for: outputURL)
+        let digest = try EvalCommand.fileDigest(modelURL)
+        let fileManager = FileManager.default
+        let journalPath = format == .npy ? outputURL.path + ".partial.jsonl" : outputURL.path
+        let hasRows = fileManager.fileExists(atPath: journalPath) || fileManager.fileExists(atPath: outputURL.path)
+        // NOTE: an output written before the stamp existed has none, so its rows are adopted.
+        if hasRows, let recorded = try? String(contentsOf: stampURL, encoding: .utf8) {
+            let recordedDigest = recorded.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard recordedDigest == digest else {
+                throw CommandFailure(
+                    "'\(outputURL.path)' holds embeddings from a weight file with SHA-256 "
+                        + "\(recordedDigest) (recorded in '\(stampURL.path)'), but '\(modelURL.path)' "
+                        + "has SHA-256 \(digest); remove the output or choose another --output")
+            }
+            return
+        }
+        try fileManager.createDirectory(
+            at: outputURL.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try (digest + "\n").write(to: stampURL, atomically: true, encoding: .utf8)
     }
 
     /// Lists the images to embed, in a stable order, with the names the output uses.

@@ -64,13 +64,13 @@ func loadModel(at url: URL, threads: Int?, verbose: Bool, console: Console) thro
 /// Reads face crops and checks that each is the model's input size, before any inference, so a
 /// bad file fails the command without partial output.
 ///
-/// - Throws: `PNGError` naming an unreadable file, `CommandFailure` naming a file of the wrong
-///   size.
+/// - Throws: `PhotoFileError`, `PNGError`, `JPEGError` or `PPMError` naming an unreadable file,
+///   `CommandFailure` naming a file of the wrong size.
 func loadFaceImages(_ paths: [String], inputSize: Int) throws -> [RGBImage] {
     var images: [RGBImage] = []
     for path in paths {
         let url = URL(fileURLWithPath: path)
-        let image = try PNGImage.read(contentsOf: url)
+        let image = try PhotoFile.read(contentsOf: url)
         guard image.width == inputSize, image.height == inputSize else {
             throw CommandFailure(
                 "'\(url.path)': "

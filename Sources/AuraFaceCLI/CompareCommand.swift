@@ -15,8 +15,9 @@ enum CompareCommand {
             Prints one number from -1 to 1: the dot product of the two L2-normalized \
             embeddings. Higher means more alike; the threshold for "same person" depends on \
             the model and the data and is not chosen here. --verbose also prints each raw \
-            embedding's L2 norm to standard error. With --landmarks-a or --landmarks-b, that \
-            image is a photo (PNG, JPEG, PPM or PGM) aligned from its five landmarks first.
+            embedding's L2 norm to standard error. A and B are PNG, JPEG, PPM or PGM files. \
+            With --landmarks-a or --landmarks-b, that image is a \
+            photo of any size, aligned from its five landmarks first.
             """,
         positionals: [
             PositionalSpec(name: "A.png", help: "First aligned face crop at the model's input size."),

@@ -1,5 +1,5 @@
-// `auraface embed`: face crops (PNG) to JSON lines, or an input tensor (.npy) to an embedding
-// matrix (.npy).
+// `auraface embed`: face crops (PNG, JPEG, PPM or PGM) to JSON lines, or an input tensor (.npy)
+// to an embedding matrix (.npy).
 
 import AuraFace
 import Foundation
@@ -19,7 +19,8 @@ enum EmbedCommand {
             "--model FILE --output OUT [--format F] [--landmarks-file FILE] [--save-aligned DIR] [--batch-size N] (--images DIR | --list FILE | IMAGE...)",
         ],
         discussion: """
-            With images: each IMAGE is a PNG face crop already aligned to the model's input size \
+            With images: each IMAGE is a face crop (PNG, JPEG, PPM or PGM) already aligned to the \
+            model's input size \
             (112x112 for AuraFace). The output is one JSON object per line and image, in argument \
             order: {"file": IMAGE, "embedding": [...], "norm": N}, where "embedding" is \
             L2-normalized (compare two with a dot product) and "norm" is the L2 norm of the raw \
@@ -36,7 +37,7 @@ enum EmbedCommand {
             """ + "\n\n" + BatchEmbedding.discussion,
         positionals: [
             PositionalSpec(
-                name: "IMAGE", help: "Aligned face crop (PNG) at the model's input size.",
+                name: "IMAGE", help: "Aligned face crop (PNG, JPEG, PPM or PGM) at the model's input size.",
                 repeats: true, optional: true)
         ],
         options: [

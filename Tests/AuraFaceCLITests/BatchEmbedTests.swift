@@ -223,6 +223,33 @@ struct BatchEmbedTests {
         #expect(Set(rows.map(\.file)).count == fixture.imageCount)
     }
 
+    @Test("resume with other weights rejected", arguments: ["jsonl", "npy"])
+    func resumeWithOtherWeightsRejected(_ format: String) throws {
+        let fixture = try BatchFixture()
+        defer { fixture.remove() }
+        let output = fixture.path("out.\(format)")
+        let partial = format == "npy" ? output + ".partial.jsonl" : output
+        try #require(runCommandLine(fixture.folderArguments(output: output)).status == 0)
+        if format == "npy" {
+            // A killed .npy run leaves only its journal.
+            try FileManager.default.moveItem(atPath: output, toPath: fixture.path("finished.npy"))
+            try "".write(toFile: partial, atomically: true, encoding: .utf8)
+        }
+        let before = try String(contentsOfFile: partial, encoding: .utf8)
+        let otherModel = try convertParityModel("r100", into: fixture.directory)
+        var arguments = fixture.folderArguments(output: output)
+        arguments[2] = otherModel
+
+        let result = runCommandLine(arguments)
+
+        #expect(result.status == 1)
+        #expect(result.error.contains("holds embeddings from a weight file with SHA-256"), "\(result.error)")
+        #expect(result.error.contains(otherModel), "\(result.error)")
+        #expect(try String(contentsOfFile: partial, encoding: .utf8) == before)
+        // The weights it was written with still resume it.
+        #expect(runCommandLine(fixture.folderArguments(output: output)).status == 0)
+    }
+
     @Test func interruptedNpyResumesFromJournal() throws {
         let fixture = try BatchFixture()
         defer { fixture.remove() }

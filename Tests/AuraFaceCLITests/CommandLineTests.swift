@@ -323,6 +323,29 @@ struct CommandLineTests {
         #expect(result.error.contains("112x112"), "\(result.error)")
     }
 
+    @Test func ppmCropEmbedsLikePNGCrop() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let model = try convertParityModel(into: directory)
+        let png = try writeFaceCrops(count: 1, size: 112, into: directory, seed: 4)[0]
+        let image = try PNGImage.read(contentsOf: URL(fileURLWithPath: png))
+        let ppm = directory.appendingPathComponent("face.ppm")
+        try Data(Array("P6\n112 112\n255\n".utf8) + image.pixels).write(to: ppm)
+
+        let fromPNG = runCommandLine(["embed", "--model", model, png])
+        let fromPPM = runCommandLine(["embed", "--model", model, ppm.path])
+        let compared = runCommandLine(["compare", "--model", model, png, ppm.path])
+
+        #expect(fromPPM.status == 0, "\(fromPPM.error)")
+        #expect(compared.status == 0, "\(compared.error)")
+        let embedding = { (result: CommandResult) in
+            result.output.split(separator: ",", maxSplits: 1).last.map(String.init)
+        }
+        #expect(embedding(fromPPM) != nil)
+        #expect(embedding(fromPPM) == embedding(fromPNG))
+        #expect(abs((Float(compared.output.trimmingCharacters(in: .newlines)) ?? 0) - 1) < 1e-5, "\(compared.output)")
+    }
+
     @Test func compareMatchesEmbeddingDotProduct() throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
