@@ -214,6 +214,22 @@ private func expectMatrix(
         #expect(throws: AlignmentError.self) { try FaceAligner().fit(FaceLandmarks(points)) }
     }
 
+    @Test func hugeLandmarkIsRejected() throws {
+        var points = Self.template
+        points[2].x = 1e300
+        let error = #expect(throws: AlignmentError.self) {
+            try FaceAligner().fit(FaceLandmarks(points))
+        }
+        guard case let .landmarkOutOfRange(index, _, limit) = error else {
+            Issue.record("expected landmarkOutOfRange, got \(String(describing: error))")
+            return
+        }
+        #expect(index == 2)
+        #expect(limit == FaceAligner.maxLandmarkCoordinate)
+        #expect(error?.description.contains("landmark 3") == true)
+        #expect(error?.description.contains("nan") == false)
+    }
+
     @Test func rejectionMessagesNameValueAndLimit() throws {
         let mirrored = [1, 0, 2, 4, 3].map { Self.template[$0] }
         let mirrorError = #expect(throws: AlignmentError.self) {

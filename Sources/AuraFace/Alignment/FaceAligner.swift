@@ -29,6 +29,8 @@ public struct FaceAligner: Sendable {
     /// rejects full profiles, landmarks with the eyes and mouth corners swapped (22.6), and 99%
     /// of sets of five uniformly random points in a 300x300 square (1st percentile 11.2).
     public static let defaultMaxRMSResidual = 10.0
+    /// The largest absolute landmark coordinate accepted, in pixels.
+    public static let maxLandmarkCoordinate = 1e7
 
     /// The side of the square crop in pixels: a multiple of 112 or 128.
     public let cropSize: Int
@@ -68,6 +70,11 @@ public struct FaceAligner: Sendable {
         where !point.x.isFinite || !point.y.isFinite {
             throw .nonFiniteLandmark(index: index, point: point)
         }
+        // Far larger than any decodable photo; beyond it the fit's sums of squares overflow.
+        for (index, point) in landmarks.points.enumerated()
+        where abs(point.x) > Self.maxLandmarkCoordinate || abs(point.y) > Self.maxLandmarkCoordinate {
+            throw .landmarkOutOfRange(index: index, point: point, limit: Self.maxLandmarkCoordinate)
+        }
         guard let fit = SimilarityFit.fit(from: landmarks.points, to: template) else {
             throw .degenerateLandmarks(landmarks.points[0])
         }
@@ -100,6 +107,8 @@ public enum AlignmentError: Error, Equatable, CustomStringConvertible {
     case unsupportedCropSize(Int)
     /// A landmark coordinate is NaN or infinite.
     case nonFiniteLandmark(index: Int, point: Point2D)
+    /// A landmark coordinate's absolute value exceeds `limit` pixels.
+    case landmarkOutOfRange(index: Int, point: Point2D, limit: Double)
     /// All five landmarks are the same point, so no transform fits.
     case degenerateLandmarks(Point2D)
     /// The landmarks are a mirror image of the template layout.
@@ -115,6 +124,8 @@ public enum AlignmentError: Error, Equatable, CustomStringConvertible {
             "crop size \(size) is not supported, expected a positive multiple of 112 or 128"
         case let .nonFiniteLandmark(index, point):
             "landmark \(index + 1) is \(point), expected finite coordinates"
+        case let .landmarkOutOfRange(index, point, limit):
+            "landmark \(index + 1) is \(point), expected coordinates within +-\(formatted(limit)) pixels"
         case let .degenerateLandmarks(point):
             "all 5 landmarks are the same point \(point), expected two eyes, a nose tip and two "
                 + "mouth corners at distinct positions"
