@@ -1,6 +1,7 @@
 // Command-line options of auraface-bench, parsed by hand because the package takes no
 // dependencies from outside the toolchain.
 
+import AuraFace
 import Foundation
 
 /// The settings of one benchmark process.
@@ -19,6 +20,8 @@ struct BenchmarkOptions {
     var jsonPath: String?
     /// Seed of the input tensor's generator.
     var seed: UInt64 = 20_261_204
+    /// How the engine computes its 3x3 stride-1 convolutions.
+    var convolution = ConvolutionAlgorithm.winograd
 
     static let usage = """
         usage: auraface-bench --model FILE.safetensors [options]
@@ -35,6 +38,8 @@ struct BenchmarkOptions {
           --load-runs N         timed loads of the weight file (default 3)
           --load-only           time the loads and run no forward pass
           --seed N              seed of the random input (default 20261204)
+          --convolution NAME    3x3 stride-1 convolutions as winograd or plain
+                                (im2col and GEMM) (default winograd)
           --json FILE           also write all figures to FILE as JSON
           -h, --help            print this help
 
@@ -78,6 +83,12 @@ struct BenchmarkOptions {
                     throw UsageError("invalid value '\(text)' for --seed, expected an integer from 0 to \(UInt64.max)")
                 }
                 options.seed = seed
+            case "--convolution":
+                let text = try value(for: argument)
+                guard let convolution = ConvolutionAlgorithm(rawValue: text) else {
+                    throw UsageError("invalid value '\(text)' for --convolution, expected winograd or plain")
+                }
+                options.convolution = convolution
             case "--json":
                 options.jsonPath = try value(for: argument)
             case "-h", "--help":

@@ -79,7 +79,7 @@ func loadModel(options: BenchmarkOptions) throws -> (AuraFaceModel, LoadResult) 
     for _ in 0..<options.loadRuns {
         // Drop the previous model first so that at most one copy of the weights is resident.
         model = nil
-        let (loaded, ms) = try measureMilliseconds { try AuraFaceModel(contentsOf: url) }
+        let (loaded, ms) = try measureMilliseconds { try AuraFaceModel(contentsOf: url, convolution: options.convolution) }
         model = loaded
         samples.append(ms)
     }

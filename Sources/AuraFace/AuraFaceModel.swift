@@ -28,24 +28,31 @@ public final class AuraFaceModel: Sendable {
     ///   - url: a safetensors file written by this library's converter.
     ///   - threads: OpenBLAS threads to use from now on, process-wide. nil keeps the current
     ///     count (by default, the CPUs this process may use).
+    ///   - convolution: how to compute the 3x3 stride-1 convolutions. `.winograd` (the default)
+    ///     needs about 4/9 of their multiply-adds, and `.plain` computes them as im2col and GEMM, for
+    ///     auditing.
     /// - Throws: `BLASError` when OpenBLAS cannot be loaded or `threads` is below 1;
     ///   `WeightFileError` when the file cannot be read, is not valid safetensors, has bad
     ///   metadata, or its tensors do not match the architecture.
-    public convenience init(contentsOf url: URL, threads: Int? = nil) throws {
+    public convenience init(
+        contentsOf url: URL, threads: Int? = nil, convolution: ConvolutionAlgorithm = .winograd
+    ) throws {
         try Self.prepareBLAS(threads: threads)
-        try self.init(checkedFile: SafeTensorsFile(contentsOf: url))
+        try self.init(checkedFile: SafeTensorsFile(contentsOf: url), convolution: convolution)
     }
 
-    /// Loads a weight file already parsed in memory, with the same checks and errors as
-    /// `init(contentsOf:threads:)`.
-    public convenience init(safeTensors file: SafeTensorsFile, threads: Int? = nil) throws {
+    /// Loads a weight file already parsed in memory, with the same options, checks and errors
+    /// as `init(contentsOf:threads:convolution:)`.
+    public convenience init(
+        safeTensors file: SafeTensorsFile, threads: Int? = nil, convolution: ConvolutionAlgorithm = .winograd
+    ) throws {
         try Self.prepareBLAS(threads: threads)
-        try self.init(checkedFile: file)
+        try self.init(checkedFile: file, convolution: convolution)
     }
 
-    private init(checkedFile file: SafeTensorsFile) throws(WeightFileError) {
+    private init(checkedFile file: SafeTensorsFile, convolution: ConvolutionAlgorithm) throws(WeightFileError) {
         metadata = try WeightFileMetadata(dictionary: file.metadata, path: file.path)
-        network = try IResNet(file: file, metadata: metadata)
+        network = try IResNet(file: file, metadata: metadata, convolution: convolution)
     }
 
     private static func prepareBLAS(threads: Int?) throws(BLASError) {

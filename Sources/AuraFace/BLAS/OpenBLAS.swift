@@ -102,6 +102,14 @@ public enum OpenBLAS {
         library.setNumThreads(Int32(clamping: count))
     }
 
+    /// OpenBLAS's thread count in force, or 1 before a successful `load()`.
+    static var threadCount: Int {
+        guard case let .success(library) = loaded else {
+            return 1
+        }
+        return max(1, Int(library.getNumThreads()))
+    }
+
     /// `cblas_sgemm`, for the GEMM kernel. Traps if OpenBLAS is not loaded: every entry point
     /// that runs a network calls `load()` first.
     static var sgemm: Library.SGEMM {

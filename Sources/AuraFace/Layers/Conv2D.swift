@@ -1,4 +1,4 @@
-// 2-D convolution as im2col + GEMM.
+// 2-D convolution as im2col + GEMM, or Winograd F(2x2, 3x3) + GEMMs for 3x3 kernels with stride 1.
 
 /// A 2-D convolution with a square kernel, zero padding, no groups and no dilation
 /// (PyTorch `Conv2d`, ONNX `Conv`):
@@ -15,14 +15,20 @@ struct Conv2D: Sendable {
     let stride: Int
     let padding: Int
     /// [outChannels, inChannels, kernelSize, kernelSize], which is also the row-major GEMM
-    /// operand [outChannels, inChannels * kernelSize * kernelSize].
+    /// operand [outChannels, inChannels * kernelSize * kernelSize]. Empty when the convolution
+    /// runs as Winograd, which reads only `winogradWeight`, so the model does not hold both.
     let weight: [Float]
     /// [outChannels], present when a following batch norm was folded into this convolution.
     let bias: [Float]?
+    /// The kernels transformed for Winograd F(2x2, 3x3), [16, outChannels, inChannels], when
+    /// this convolution runs that way: a 3x3 kernel, stride 1 and `.winograd` requested.
+    let winogradWeight: [Float]?
 
+    /// Creates the convolution. `algorithm` applies to a 3x3 kernel with stride 1 only, and
+    /// every other convolution runs as im2col and GEMM.
     init(
         inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
-        weight: [Float], bias: [Float]? = nil
+        weight: [Float], bias: [Float]? = nil, algorithm: ConvolutionAlgorithm = .winograd
     ) {
         precondition(weight.count == outChannels * inChannels * kernelSize * kernelSize,
             "Conv2D: \(weight.count) weights for [\(outChannels), \(inChannels), \(kernelSize), \(kernelSize)]")
@@ -32,8 +38,14 @@ struct Conv2D: Sendable {
         self.kernelSize = kernelSize
         self.stride = stride
         self.padding = padding
-        self.weight = weight
         self.bias = bias
+        if algorithm == .winograd && kernelSize == 3 && stride == 1 {
+            winogradWeight = winogradTransformWeights(weight, outChannels: outChannels, inChannels: inChannels)
+            self.weight = []
+        } else {
+            winogradWeight = nil
+            self.weight = weight
+        }
     }
 
     func callAsFunction(_ x: borrowing FeatureMap) -> FeatureMap {
@@ -42,6 +54,9 @@ struct Conv2D: Sendable {
             inChannels: inChannels, height: x.height, width: x.width,
             kernelSize: kernelSize, stride: stride, padding: padding)
         let planeSize = geometry.outputPlaneSize
+        if let winogradWeight {
+            return convolveWinograd(x, transformedWeight: winogradWeight)
+        }
         var output = FeatureMap(
             batch: x.batch, channels: outChannels,
             height: geometry.outputHeight, width: geometry.outputWidth,
@@ -89,5 +104,41 @@ struct Conv2D: Sendable {
                 a: weight, lda: rows, b: columns, ldb: planeSize,
                 c: &output.values, cOffset: n * output.imageSize, ldc: planeSize)
         }
+    }
+
+    /// Convolves each image by Winograd F(2x2, 3x3): input tiles transformed, 16 GEMMs of
+    /// [outChannels, inChannels] x [inChannels, tiles], output tiles transformed with the
+    /// bias added.
+    ///
+    /// Like the im2col path it runs per image, so an image's result does not depend on the
+    /// rest of the batch.
+    private func convolveWinograd(_ x: borrowing FeatureMap, transformedWeight: [Float]) -> FeatureMap {
+        let tiling = WinogradTiling(height: x.height, width: x.width, padding: padding)
+        let tiles = tiling.tileCount
+        let positions = WinogradTiling.positions
+        var output = FeatureMap(
+            batch: x.batch, channels: outChannels,
+            height: tiling.outputHeight, width: tiling.outputWidth,
+            values: uninitializedFloats(count: x.batch * outChannels * tiling.outputHeight * tiling.outputWidth))
+        var transformedInput = uninitializedFloats(count: positions * inChannels * tiles)
+        var products = uninitializedFloats(count: positions * outChannels * tiles)
+        // The transforms split their channels over as many threads as OpenBLAS uses.
+        let workers = OpenBLAS.threadCount
+        for n in 0..<x.batch {
+            winogradTransformInput(
+                x.values, inputOffset: n * x.imageSize, channels: inChannels, tiling: tiling,
+                into: &transformedInput, workers: workers)
+            for position in 0..<positions {
+                sgemm(
+                    m: outChannels, n: tiles, k: inChannels,
+                    a: transformedWeight, aOffset: position * outChannels * inChannels, lda: inChannels,
+                    b: transformedInput, bOffset: position * inChannels * tiles, ldb: tiles,
+                    c: &products, cOffset: position * outChannels * tiles, ldc: tiles)
+            }
+            winogradTransformOutput(
+                products, outChannels: outChannels, tiling: tiling, bias: bias,
+                into: &output.values, outputOffset: n * output.imageSize, workers: workers)
+        }
+        return output
     }
 }

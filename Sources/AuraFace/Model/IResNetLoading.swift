@@ -2,14 +2,18 @@
 // architecture first (names, shapes, finite values), then the layers assembled.
 
 extension IResNet {
-    /// Checks the file's tensors against `metadata` and builds the network.
+    /// Checks the file's tensors against `metadata` and builds the network, with its 3x3
+    /// stride-1 convolutions computed by `convolution`.
     ///
     /// - Throws: `WeightFileError.missingTensor`, `.unexpectedTensor` or `.shapeMismatch`
     ///   when the tensors do not match `metadata.architecture` and its folded batch norms
     ///   (missing tensors are reported first, in forward order), `.nonFiniteValues` for NaN or
     ///   infinite weights, `.invalidValues` for a negative running variance.
-    init(file: SafeTensorsFile, metadata: WeightFileMetadata) throws(WeightFileError) {
-        let weights = try CheckedWeights(file: file, metadata: metadata)
+    init(
+        file: SafeTensorsFile, metadata: WeightFileMetadata, convolution: ConvolutionAlgorithm = .winograd
+    ) throws(WeightFileError) {
+        var weights = try CheckedWeights(file: file, metadata: metadata)
+        weights.convolution = convolution
         let architecture = metadata.architecture
 
         conv1 = weights.conv("conv1", stride: 1, padding: 1)
@@ -66,6 +70,8 @@ private struct CheckedWeights {
     let eps: Float
     let folded: Set<String>
     let tensors: [String: (shape: [Int], values: [Float])]
+    /// The algorithm of the 3x3 stride-1 convolutions that `conv` builds.
+    var convolution = ConvolutionAlgorithm.winograd
 
     init(file: SafeTensorsFile, metadata: WeightFileMetadata) throws(WeightFileError) {
         path = file.path
@@ -119,7 +125,8 @@ private struct CheckedWeights {
         return Conv2D(
             inChannels: shape[1], outChannels: shape[0], kernelSize: shape[2],
             stride: stride, padding: padding,
-            weight: tensor(name + ".weight"), bias: tensors[name + ".bias"]?.values)
+            weight: tensor(name + ".weight"), bias: tensors[name + ".bias"]?.values,
+            algorithm: convolution)
     }
 
     /// Builds the batch norm `name`, or returns nil when it was folded into the layer before it.
