@@ -42,6 +42,8 @@ public enum PhotoFileError: Error, Equatable, CustomStringConvertible {
         switch self {
         case let .unreadable(path, reason):
             "cannot read image file '\(path)': \(reason)"
+        case let .unsupportedFormat(path, leadingBytes) where leadingBytes.isEmpty:
+            "'\(path)' is empty, expected a PNG, JPEG, PPM (P6) or PGM (P5) file"
         case let .unsupportedFormat(path, leadingBytes):
             "'\(path)' is not a PNG, JPEG, PPM (P6) or PGM (P5) file (leading bytes "
                 + leadingBytes.map { String(format: "%02x", $0) }.joined(separator: " ") + ")"
