@@ -8,7 +8,7 @@
 #   Tools/quickstart.sh --synthetic     use a full-size IResNet-100 with synthetic weights
 #
 # Without an argument and without a network connection to Hugging Face, the script falls back to
-# the synthetic model and says so: its embeddings exercise the engine but recognise no one.
+# the synthetic model and prints a warning, because its embeddings recognise no one.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)

@@ -20,7 +20,7 @@ struct BenchmarkOptions {
     var jsonPath: String?
     /// Seed of the input tensor's generator.
     var seed: UInt64 = 20_261_204
-    /// How the engine computes its 3x3 stride-1 convolutions.
+    /// The method the engine uses for its 3x3 stride-1 convolutions.
     var convolution = ConvolutionAlgorithm.winograd
 
     static let usage = """

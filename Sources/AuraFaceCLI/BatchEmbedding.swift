@@ -219,7 +219,7 @@ enum BatchEmbedding {
             let recordedDigest = recorded.trimmingCharacters(in: .whitespacesAndNewlines)
             guard recordedDigest == digest else {
                 throw CommandFailure(
-                    "'\(outputURL.path)' holds embeddings from a weight file with SHA-256 "
+                    "'\(outputURL.path)' contains embeddings from a weight file with SHA-256 "
                         + "\(recordedDigest) (recorded in '\(stampURL.path)'), but '\(modelURL.path)' "
                         + "has SHA-256 \(digest); remove the output or choose another --output")
             }

@@ -31,7 +31,7 @@ enum DiffCommand {
         var name: String
         var shape: [Int]
         var bitwiseEqual: Bool
-        /// max |a - b|; NaN when either tensor holds NaN where the other does not.
+        /// max |a - b|, or NaN when one tensor has NaN where the other does not.
         var maxAbsoluteDifference: Double
         /// max |a - b| / max |b|; infinity when B is all zeros and A is not.
         var maxRelativeDifference: Double
@@ -110,7 +110,8 @@ enum DiffCommand {
             if x.bitPattern != y.bitPattern {
                 bitwiseEqual = false
             }
-            // Two NaNs (or two equal infinities) are the same value here; Float's == says not.
+            // Two NaNs (or two equal infinities) count as the same value here, although Float's
+            // == returns false for NaN.
             if x.isNaN && y.isNaN || x == y {
                 maxReference = max(maxReference, y.isFinite ? Double(abs(y)) : 0)
                 continue

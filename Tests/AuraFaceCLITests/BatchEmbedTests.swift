@@ -243,7 +243,7 @@ struct BatchEmbedTests {
         let result = runCommandLine(arguments)
 
         #expect(result.status == 1)
-        #expect(result.error.contains("holds embeddings from a weight file with SHA-256"), "\(result.error)")
+        #expect(result.error.contains("contains embeddings from a weight file with SHA-256"), "\(result.error)")
         #expect(result.error.contains(otherModel), "\(result.error)")
         #expect(try String(contentsOfFile: partial, encoding: .utf8) == before)
         // The weights it was written with still resume it.

@@ -83,8 +83,8 @@ private func convertAndLoad(_ name: String) throws -> AuraFaceModel {
 
     @Test(arguments: [5, 7, 12])
     func everyBatchSizeGivesTheSameBits(batchSize: Int) throws {
-        // OpenBLAS sums a batched fc product in another order for some batch sizes; the
-        // engine runs fc per image so that no batch size changes a single bit.
+        // OpenBLAS sums a batched fc product in another order for some batch sizes, so the
+        // engine runs fc per image and no batch size changes a single bit.
         let model = try convertAndLoad("r18")
         let input = try NpyArray(contentsOf: parityDirectory.appendingPathComponent("r18.input.npy"))
         let faceSize = input.values.count / input.shape[0]

@@ -1,7 +1,7 @@
 // The choice between the two ways the engine computes a 3x3, stride-1 convolution.
 
-/// How `AuraFaceModel` computes its 3x3 convolutions with stride 1, which carry most of
-/// IResNet's FLOPs. The other convolutions (the strided 3x3 ones and the 1x1 shortcuts) do
+/// The method `AuraFaceModel` uses for its 3x3 convolutions with stride 1, which carry most
+/// of IResNet's FLOPs. The other convolutions (the strided 3x3 ones and the 1x1 shortcuts) do
 /// not depend on this choice.
 ///
 /// Both compute the same convolution and differ only in float rounding. The tests hold each

@@ -27,8 +27,8 @@ public struct SafeTensorsEntry: Sendable, Equatable {
 
 /// A parsed safetensors file: its header entries, its metadata and its bytes.
 ///
-/// The whole file is read into memory once; tensors are views into that buffer, so opening a
-/// file costs one read plus the JSON header parse.
+/// The whole file is read into memory once, and opening it costs that read plus the JSON
+/// header parse. `floats(for:)` copies a tensor's values out of the buffer.
 public struct SafeTensorsFile: Sendable {
     /// The largest header this reader accepts. A real IResNet-100 header is about 40 KB.
     public static let maxHeaderBytes = 100 * 1024 * 1024
@@ -39,7 +39,7 @@ public struct SafeTensorsFile: Sendable {
     public let metadata: [String: String]
     /// The file's bytes: header and data.
     public let bytes: [UInt8]
-    /// Where the data section starts in `bytes`.
+    /// The offset in `bytes` of the data section's first byte.
     public let dataStart: Int
     /// The file the bytes came from, for error messages.
     public let path: String
@@ -187,7 +187,7 @@ public struct SafeTensorsFile: Sendable {
         return SafeTensorsEntry(name: name, dtype: dtype, shape: shape, dataRange: begin..<end)
     }
 
-    /// The entry named `name`, or nil.
+    /// Returns the entry named `name`, or nil.
     public func entry(named name: String) -> SafeTensorsEntry? {
         indexByName[name].map { entries[$0] }
     }
@@ -270,7 +270,7 @@ public struct SafeTensorsWriter {
         tensors.append((name, shape, values))
     }
 
-    /// The complete file as bytes.
+    /// Returns the complete file as bytes.
     public func serialized() -> [UInt8] {
         var header: [String: Any] = [:]
         var offset = 0
@@ -284,7 +284,8 @@ public struct SafeTensorsWriter {
         if !metadata.isEmpty {
             header["__metadata__"] = metadata
         }
-        // JSONSerialization cannot fail on strings, integers, arrays and dictionaries.
+        // The header holds only strings, integers, arrays and dictionaries of them, which
+        // JSONSerialization always serializes.
         var headerBytes = [UInt8](try! JSONSerialization.data(withJSONObject: header, options: [.sortedKeys]))
         // Pad the header with spaces so the data section starts 8-byte aligned.
         while headerBytes.count % 8 != 0 {

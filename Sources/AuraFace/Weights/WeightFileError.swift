@@ -12,11 +12,11 @@ public enum WeightFileError: Error, Equatable, CustomStringConvertible {
     case invalidArchitecture(String)
     /// A tensor the architecture needs is not in the file.
     case missingTensor(path: String, tensor: String)
-    /// The file holds a tensor the architecture has no place for.
+    /// The file contains a tensor the architecture has no place for.
     case unexpectedTensor(path: String, tensor: String)
     /// A tensor has the wrong shape for the architecture.
     case shapeMismatch(path: String, tensor: String, expected: [Int], found: [Int])
-    /// A tensor holds NaN or infinite values.
+    /// A tensor contains NaN or infinite values.
     case nonFiniteValues(path: String, tensor: String, count: Int)
     /// A tensor contains finite values that its role forbids, such as a negative variance.
     case invalidValues(path: String, tensor: String, reason: String)

@@ -1,6 +1,6 @@
 import Foundation
 
-/// What a converted weight file says about its network, stored as strings in the
+/// The description of a converted weight file's network, stored as strings in the
 /// safetensors `__metadata__` object.
 ///
 /// | key | example | meaning |
