@@ -49,7 +49,12 @@ enum ConvertCommand {
 
         var options = ONNXConversionOptions()
         options.preluSlopeIsPerChannel = arguments.flag("prelu-slope-per-channel")
-        let converted = try ONNXConverter.convert(modelAt: input, options: options)
+        let converted: ConvertedModel
+        do {
+            converted = try ONNXConverter.convert(modelAt: input, options: options)
+        } catch {
+            throw CommandFailure(converting: input, error)
+        }
         if verbose {
             for note in converted.changeLog {
                 console.note(note)
@@ -74,5 +79,18 @@ enum ConvertCommand {
         let entries = layers.map { "  {\"layer\": \(JSONText.string($0.layer)), \"onnx_value\": \(JSONText.string($0.value))}" }
         let text = "[\n" + entries.joined(separator: ",\n") + "\n]\n"
         try writeFileAtomically(Array(text.utf8), to: url)
+    }
+}
+
+extension CommandFailure {
+    /// Wraps a conversion error so that its message names the ONNX file. Errors about one
+    /// node or tensor do not know the file they came from.
+    init(converting model: URL, _ error: ConversionError) {
+        let message = error.description
+        if message.contains("'\(model.path)'") {
+            self.init(message)
+        } else {
+            self.init("'\(model.path)': \(message)")
+        }
     }
 }

@@ -111,7 +111,12 @@ enum InspectCommand {
             if verbose {
                 console.note("converting \(url.path) in memory")
             }
-            let converted = try ONNXConverter.convert(modelAt: url, options: options)
+            let converted: ConvertedModel
+            do {
+                converted = try ONNXConverter.convert(modelAt: url, options: options)
+            } catch {
+                throw CommandFailure(converting: url, error)
+            }
             report = makeReport(
                 path: url.path, format: "ONNX, converted in memory", metadata: converted.metadata,
                 tensors: converted.tensors.map { ($0.name, $0.shape) }, threads: threads)

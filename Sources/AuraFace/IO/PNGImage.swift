@@ -89,9 +89,23 @@ public enum PNGImage {
 
     /// Reads the signature and IHDR chunk without decoding pixels.
     ///
-    /// - Throws: `PNGError.notPNG`, `.truncated` or `.corrupt` (libpng rejects a zero or
-    ///   out-of-range width or height, or an invalid bit depth and color type pair).
+    /// - Throws: `PNGError.notPNG`, `.truncated` or `.corrupt` (a zero width or height, or
+    ///   libpng's rejection of an out-of-range side or an invalid bit depth and color type pair).
     public static func header(of bytes: [UInt8], path: String) throws(PNGError) -> Header {
+        // libpng reports a zero side only as "Invalid IHDR data", so that case is named here.
+        // IHDR's width and height are the big-endian words at bytes 16 and 20.
+        let signature: [UInt8] = [137, 80, 78, 71, 13, 10, 26, 10]
+        if bytes.count >= 24, bytes[0..<8].elementsEqual(signature),
+            bytes[12..<16].elementsEqual("IHDR".utf8)
+        {
+            let width = bytes[16..<20].reduce(0) { $0 << 8 | Int($1) }
+            let height = bytes[20..<24].reduce(0) { $0 << 8 | Int($1) }
+            guard width > 0, height > 0 else {
+                throw .corrupt(
+                    path: path,
+                    reason: "IHDR declares \(width)x\(height) pixels; expected a width and height of 1 or more")
+            }
+        }
         var header = png_shim_header()
         var message = [CChar](repeating: 0, count: 256)
         let status = bytes.withUnsafeBufferPointer { input in

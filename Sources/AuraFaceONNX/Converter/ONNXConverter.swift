@@ -84,9 +84,9 @@ public enum ONNXConverter {
     /// BatchNormalization's training_mode), which the converter checks.
     public static let supportedOpsets: ClosedRange<Int64> = 7...21
 
-    /// Maps, decodes and converts the ONNX file at `url`.
+    /// Reads, decodes and converts the ONNX file at `url`.
     ///
-    /// The file is mapped into memory and read once. `source_file` is its name and
+    /// The file is read into memory once. `source_file` is its name and
     /// `source_sha256` the hash of its bytes (external data files are not hashed).
     ///
     /// - Throws: `ConversionError`.

@@ -1,6 +1,6 @@
 /// Errors from reading an ONNX file or the values of one of its tensors.
 public enum ONNXError: Error, Equatable, CustomStringConvertible {
-    /// The file could not be opened or mapped.
+    /// The file could not be opened or read.
     case unreadableFile(path: String, reason: String)
     /// The bytes are not a well-formed protobuf `ModelProto`.
     case malformedProtobuf(path: String, ProtobufError)

@@ -300,7 +300,7 @@ public struct ONNXGraph: Sendable {
 /// A decoded ONNX model (`ModelProto`).
 ///
 /// Tensors keep byte ranges into `storage`. Each `ONNXTensor` keeps a reference to the
-/// storage, so the bytes stay mapped for as long as any tensor lives.
+/// storage, so the bytes stay in memory for as long as any tensor lives.
 public struct ONNXModel: Sendable {
     public var irVersion: Int64 = 0
     public var opsetImports: [ONNXOperatorSetID] = []
@@ -310,13 +310,17 @@ public struct ONNXModel: Sendable {
     /// The file's bytes.
     public let storage: ByteStorage
 
-    /// Maps and decodes the ONNX file at `url`. External data is looked up next to it.
+    /// Reads the ONNX file at `url` into memory and decodes it. External data is looked up
+    /// next to it.
+    ///
+    /// The file is read, not memory-mapped, so truncating or replacing it afterwards does not
+    /// affect this model.
     ///
     /// - Throws: `ONNXError.unreadableFile` or `ONNXError.malformedProtobuf`.
     public init(contentsOf url: URL) throws(ONNXError) {
         let storage: ByteStorage
         do {
-            storage = try ByteStorage(mappingFileAt: url)
+            storage = try ByteStorage(readingFileAt: url)
         } catch {
             throw .unreadableFile(path: error.path, reason: error.reason)
         }

@@ -96,7 +96,8 @@ extension ONNXTensor {
 
     // MARK: Where the bytes are
 
-    /// Bytes of a tensor's data: a range in the model's storage or in a mapped external file.
+    /// Bytes of a tensor's data: a range in the model's storage or the bytes read from an
+    /// external file.
     private struct Payload {
         var storage: ByteStorage
         var range: Range<Int>
@@ -157,11 +158,12 @@ extension ONNXTensor {
         }
     }
 
-    /// Maps the file named by `external_data` and returns the tensor's bytes in it.
+    /// Reads the tensor's bytes from the file named by `external_data`.
     ///
     /// `location` must be a relative path that stays inside the model's folder, also after
     /// resolving symbolic links. `offset` defaults to 0. `length`, when given, must equal
-    /// the byte count the dims call for.
+    /// the byte count the dims call for. Only the tensor's bytes are read, after checking the
+    /// file's size, so a file truncated or replaced later does not affect the values.
     private func externalPayload(byteCount: Int) throws(ONNXError) -> Payload {
         var location: String?
         var offset = 0
@@ -184,25 +186,24 @@ extension ONNXTensor {
         }
 
         let fileURL = try resolveExternalLocation(location)
-        let file: ByteStorage
-        do {
-            file = try ByteStorage(mappingFileAt: fileURL)
-        } catch {
-            throw .externalDataFileUnreadable(
-                tensor: name, file: fileURL.path, reason: error.reason)
-        }
         if let length, length != byteCount {
             throw .dataLengthMismatch(
                 tensor: name, field: "external_data length", expected: byteCount, found: length,
                 unit: "bytes")
         }
-        let (end, overflow) = offset.addingReportingOverflow(byteCount)
-        guard !overflow, end <= file.count else {
-            throw .externalDataFileTooShort(
-                tensor: name, file: fileURL.path, fileSize: file.count,
-                needed: overflow ? Int.max : end)
+        let file: ByteStorage
+        do {
+            file = try ByteStorage(readingFileAt: fileURL, offset: offset, count: byteCount)
+        } catch {
+            switch error {
+            case let .failed(_, reason):
+                throw .externalDataFileUnreadable(tensor: name, file: fileURL.path, reason: reason)
+            case let .tooShort(_, fileSize, needed):
+                throw .externalDataFileTooShort(
+                    tensor: name, file: fileURL.path, fileSize: fileSize, needed: needed)
+            }
         }
-        return Payload(storage: file, range: offset..<end)
+        return Payload(storage: file, range: 0..<byteCount)
     }
 
     private func resolveExternalLocation(_ location: String?) throws(ONNXError) -> URL {

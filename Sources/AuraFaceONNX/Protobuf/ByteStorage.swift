@@ -6,89 +6,105 @@ import Foundation
     import Darwin
 #endif
 
-/// Read-only bytes at a fixed address: a memory-mapped file or an owned copy.
+/// Read-only bytes at a fixed address, owned by this object.
 ///
 /// The protobuf reader and the ONNX tensors keep byte ranges into one `ByteStorage`
-/// instead of copying fields out. A 261 MB model is then read once, through the page
-/// cache, and each tensor is copied only when its values are converted to `[Float]`.
+/// instead of copying fields out. A 261 MB model is read into memory once, and each tensor
+/// is copied again only when its values are converted to `[Float]`.
 ///
-/// NOTE: a mapped file that another process truncates while it is mapped makes the next
-/// read of the lost pages crash with SIGBUS. Converting a file that is being rewritten is
-/// not supported.
+/// Files are read, never memory-mapped, because a mapped file that another process truncates
+/// makes the next read of the lost pages kill this process with SIGBUS. A file that is
+/// truncated or replaced after it was read changes nothing here.
 public final class ByteStorage: @unchecked Sendable {
     // The class is Sendable because `bytes` is never written after init and is freed only in deinit.
 
     /// The bytes. Valid for as long as this object lives.
     public let bytes: UnsafeRawBufferPointer
 
-    private enum Ownership {
-        case allocated
-        case mapped
-        case none
-    }
-
-    private let ownership: Ownership
-
     /// The number of bytes.
     public var count: Int { bytes.count }
 
     /// Copies `source` into new storage.
     public init(copying source: some Collection<UInt8>) {
-        if source.isEmpty {
-            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
-            ownership = .none
-            return
-        }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: source.count, alignment: 16)
         _ = buffer.initializeMemory(as: UInt8.self, from: source)
         bytes = UnsafeRawBufferPointer(buffer)
-        ownership = .allocated
     }
 
-    /// Maps the file at `url` read-only into memory.
+    /// Reads the whole file at `url` into memory.
     ///
-    /// - Throws: `MappingError` with the path and the system's reason when the file cannot
-    ///   be opened, is not a regular file, or cannot be mapped.
-    public init(mappingFileAt url: URL) throws(MappingError) {
+    /// The buffer is sized from the file's size as `fstat` reports it, never from a size that
+    /// the file's contents declare.
+    ///
+    /// - Throws: `ReadError.failed` with the path and the system's reason when the file cannot
+    ///   be opened or read or is not a regular file, and `.tooShort` when the file shrinks
+    ///   while it is being read.
+    public convenience init(readingFileAt url: URL) throws(ReadError) {
+        try self.init(readingFileAt: url, offset: 0, count: nil)
+    }
+
+    /// Reads `count` bytes starting at byte `offset` of the file at `url`.
+    ///
+    /// The file's size is checked before anything is allocated, so an offset or count taken
+    /// from untrusted metadata cannot make this allocate more than the file holds.
+    ///
+    /// - Throws: `ReadError.tooShort` when the file ends before `offset + count`, and
+    ///   `.failed` as `init(readingFileAt:)` does.
+    public convenience init(readingFileAt url: URL, offset: Int, count: Int) throws(ReadError) {
+        try self.init(readingFileAt: url, offset: offset, count: Optional(count))
+    }
+
+    private init(readingFileAt url: URL, offset: Int, count requestedCount: Int?) throws(ReadError) {
         let path = url.path
-        let descriptor = open(path, O_RDONLY)
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
-            throw MappingError(path: path, reason: Self.systemError())
+            throw .failed(path: path, reason: Self.systemError())
         }
         defer { close(descriptor) }
 
         var status = stat()
         guard fstat(descriptor, &status) == 0 else {
-            throw MappingError(path: path, reason: Self.systemError())
+            throw .failed(path: path, reason: Self.systemError())
         }
         guard (status.st_mode & S_IFMT) == S_IFREG else {
-            throw MappingError(path: path, reason: "not a regular file")
+            throw .failed(path: path, reason: "not a regular file")
         }
-        let size = Int(status.st_size)
-        if size == 0 {
-            // mmap rejects a zero length, and there is nothing to map.
-            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
-            ownership = .none
-            return
+        let fileSize = Int(status.st_size)
+        let count = requestedCount ?? fileSize
+        let (end, overflow) = offset.addingReportingOverflow(count)
+        guard offset >= 0, count >= 0, !overflow, end <= fileSize else {
+            throw .tooShort(path: path, fileSize: fileSize, needed: overflow ? Int.max : end)
         }
-        guard let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0),
-            address != UnsafeMutableRawPointer(bitPattern: -1)
-        else {
-            throw MappingError(path: path, reason: Self.systemError())
+
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 16)
+        var total = 0
+        var readError: Int32 = 0
+        while total < count {
+            let result = pread(
+                descriptor, buffer.baseAddress! + total, count - total, off_t(offset + total))
+            if result < 0 && errno == EINTR {
+                continue
+            }
+            if result <= 0 {
+                readError = result < 0 ? errno : 0
+                break
+            }
+            total += result
         }
-        bytes = UnsafeRawBufferPointer(start: address, count: size)
-        ownership = .mapped
+        if readError != 0 {
+            buffer.deallocate()
+            throw .failed(path: path, reason: String(cString: strerror(readError)))
+        }
+        guard total == count else {
+            // The file shrank between fstat and the last read.
+            buffer.deallocate()
+            throw .tooShort(path: path, fileSize: offset + total, needed: end)
+        }
+        bytes = UnsafeRawBufferPointer(buffer)
     }
 
     deinit {
-        switch ownership {
-        case .allocated:
-            bytes.deallocate()
-        case .mapped:
-            munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count)
-        case .none:
-            break
-        }
+        bytes.deallocate()
     }
 
     /// Returns the bytes in `range`, which must lie inside the storage.
@@ -108,10 +124,29 @@ public final class ByteStorage: @unchecked Sendable {
         String(cString: strerror(errno))
     }
 
-    /// A file that could not be opened or mapped.
-    public struct MappingError: Error, Equatable, CustomStringConvertible {
-        public var path: String
-        public var reason: String
+    /// A file that could not be read, or that ends before the bytes requested.
+    public enum ReadError: Error, Equatable, CustomStringConvertible {
+        /// The file could not be opened or read, or is not a regular file.
+        case failed(path: String, reason: String)
+        /// The file has `fileSize` bytes, fewer than the `needed` that the read must reach.
+        case tooShort(path: String, fileSize: Int, needed: Int)
+
+        /// The file's path.
+        public var path: String {
+            switch self {
+            case let .failed(path, _), let .tooShort(path, _, _): path
+            }
+        }
+
+        /// The reason the read failed, without the path.
+        public var reason: String {
+            switch self {
+            case let .failed(_, reason):
+                reason
+            case let .tooShort(_, fileSize, needed):
+                "the file has \(fileSize) bytes, expected at least \(needed)"
+            }
+        }
 
         public var description: String {
             "cannot read '\(path)': \(reason)"
