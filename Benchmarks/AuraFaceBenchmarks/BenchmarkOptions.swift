@@ -17,6 +17,8 @@ struct BenchmarkOptions {
     var loadRuns = 3
     /// Time only the loads, run no forward pass.
     var loadOnly = false
+    /// Check bitwise equality across batch composition and thread counts instead of timing.
+    var verifyBits = false
     var jsonPath: String?
     /// Seed of the input tensor's generator.
     var seed: UInt64 = 20_261_204
@@ -32,11 +34,14 @@ struct BenchmarkOptions {
         options:
           --model FILE          the weight file written by `auraface convert` (required)
           --batch-sizes LIST    comma-separated batch sizes (default 1,8)
-          --threads LIST        comma-separated OpenBLAS thread counts (default 1,2)
+          --threads LIST        comma-separated model thread counts (default 1,2)
           --runs N              timed forward passes per configuration (default 10)
           --warmup N            untimed forward passes before them (default 2)
           --load-runs N         timed loads of the weight file (default 3)
           --load-only           time the loads and run no forward pass
+          --verify-bits         time nothing: check that the batch [A, B, A, C] gives each
+                                face's single-image embedding bit for bit, with every
+                                --threads value, and exit with status 1 if not
           --seed N              seed of the random input (default 20261204)
           --convolution NAME    3x3 stride-1 convolutions as winograd or plain
                                 (im2col and GEMM) (default winograd)
@@ -77,6 +82,8 @@ struct BenchmarkOptions {
                 options.loadRuns = try positiveInteger(try value(for: argument), option: argument)
             case "--load-only":
                 options.loadOnly = true
+            case "--verify-bits":
+                options.verifyBits = true
             case "--seed":
                 let text = try value(for: argument)
                 guard let seed = UInt64(text) else {

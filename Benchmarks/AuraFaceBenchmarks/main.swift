@@ -1,5 +1,5 @@
 // auraface-bench: times loading a converted weight file and AuraFaceModel.rawEmbeddings on
-// the CPU, per batch size and OpenBLAS thread count. Tools/benchmark.sh runs it next to
+// the CPU, per batch size and model thread count. Tools/benchmark.sh runs it next to
 // Tools/bench_onnxruntime.py, which measures onnxruntime the same way on the source ONNX file.
 
 import AuraFace
@@ -13,7 +13,9 @@ import Foundation
 struct ConfigurationResult: Codable {
     var batchSize: Int
     var threads: Int
-    /// openblas_get_num_threads() while this configuration ran.
+    /// The model's threadCount while this configuration ran.
+    var modelThreadCount: Int
+    /// openblas_get_num_threads() while this configuration ran (AuraFace keeps it at 1).
     var blasThreadsInUse: Int
     var warmup: Int
     /// Wall-clock milliseconds per face (time of one batch divided by its size).
@@ -100,9 +102,10 @@ func checkEmbeddings(_ embeddings: [[Float]], batchSize: Int, embeddingSize: Int
 }
 
 func runConfiguration(
-    model: AuraFaceModel, batchSize: Int, threads: Int, options: BenchmarkOptions
+    model loaded: AuraFaceModel, batchSize: Int, threads: Int, options: BenchmarkOptions
 ) throws -> ConfigurationResult {
-    try OpenBLAS.setThreadCount(threads)
+    // The thread count is per model: a view of the loaded weights with this configuration's.
+    let model = try loaded.withThreadCount(threads)
     let architecture = model.architecture
     let imageSize = architecture.inputChannels * architecture.inputSize * architecture.inputSize
     // A graph that normalizes its own input takes 0-255 pixels. Any other graph takes the
@@ -126,7 +129,8 @@ func runConfiguration(
         try checkEmbeddings(embeddings, batchSize: batchSize, embeddingSize: architecture.embeddingSize)
     }
     return ConfigurationResult(
-        batchSize: batchSize, threads: threads, blasThreadsInUse: try AuraFaceModel.blasInfo.threads,
+        batchSize: batchSize, threads: threads, modelThreadCount: model.threadCount,
+        blasThreadsInUse: try AuraFaceModel.blasInfo.threads,
         warmup: options.warmup, msPerFace: TimingSummary(wall), cpuMsPerFace: TimingSummary(cpu),
         msPerFaceSamples: wall, memoryAfter: .current())
 }
@@ -150,7 +154,7 @@ func printTable(_ report: BenchmarkReport) {
     for result in report.configurations {
         let time = result.msPerFace
         let columns = [
-            String(result.batchSize).padding(5), String(result.blasThreadsInUse).padding(8),
+            String(result.batchSize).padding(5), String(result.modelThreadCount).padding(8),
             String(time.count).padding(5), format(time.median).padding(14), format(time.min).padding(7),
             format(time.max).padding(7), format(time.iqr).padding(7),
             format(result.cpuMsPerFace.median).padding(11), format(result.memoryAfter.maxRSSMiB).padding(12),
@@ -166,9 +170,39 @@ extension String {
     }
 }
 
+/// Checks on the loaded weights that each face of the batch [A, B, A, C] gets exactly its
+/// single-image embedding, with every thread count in `options.threadCounts`.
+func verifyBits(model loaded: AuraFaceModel, options: BenchmarkOptions) throws {
+    let architecture = loaded.architecture
+    let imageSize = architecture.inputChannels * architecture.inputSize * architecture.inputSize
+    let range: ClosedRange<Float> = loaded.metadata.inputNormalizationInGraph ? 0...255 : -1...1
+    let faces = (0..<3).map { randomInput(count: imageSize, seed: options.seed &+ UInt64($0), range: range) }
+    let batch = faces[0] + faces[1] + faces[0] + faces[2]
+    let order = [0, 1, 0, 2]
+    var reference: [[Float]]?
+    for threads in options.threadCounts {
+        let model = try loaded.withThreadCount(threads)
+        let singles = try faces.map { try model.rawEmbeddings(graphInput: $0, batchSize: 1)[0] }
+        let batched = try model.rawEmbeddings(graphInput: batch, batchSize: 4)
+        for (row, face) in order.enumerated() where batched[row] != singles[face] {
+            throw BenchmarkError(description: "\(threads) threads: batch row \(row) differs from face \(face) alone")
+        }
+        if let reference, reference != singles {
+            throw BenchmarkError(description: "\(threads) threads: embeddings differ from \(options.threadCounts[0]) threads")
+        }
+        reference = singles
+        print("\(threads) threads: batch [A, B, A, C] rows equal the single-image embeddings bit for bit")
+    }
+    print("all thread counts \(options.threadCounts) give the same bits")
+}
+
 func run(_ options: BenchmarkOptions) throws {
     let environmentCoreType = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"]
     let (model, load) = try loadModel(options: options)
+    if options.verifyBits {
+        try verifyBits(model: model, options: options)
+        return
+    }
     let memoryAfterLoad = MemoryReport.current()
 
     var results: [ConfigurationResult] = []

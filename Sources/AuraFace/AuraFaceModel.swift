@@ -3,8 +3,13 @@ import Foundation
 /// An IResNet face embedder loaded from a converted safetensors weight file.
 ///
 /// The model is immutable after loading, so one instance may serve several threads at once:
-/// each call allocates its own activation buffers. All matrix products run in OpenBLAS,
-/// whose thread pool is shared by the whole process (see `OpenBLAS.setThreadCount(_:)`).
+/// each call allocates its own activation buffers.
+///
+/// Each model has its own thread budget, `threadCount`: one forward pass runs on at most that
+/// many threads at once, splitting independent work (whole Winograd GEMMs, blocks of the other
+/// GEMMs, channel ranges of the transforms) over them. OpenBLAS runs single-threaded inside each
+/// piece, so loading a second model adds no threads. The split is a fixed function of the layer
+/// shapes, so an embedding is the same bits with any `threadCount`, alone or within any batch.
 ///
 /// ```swift
 /// let model = try AuraFaceModel(contentsOf: URL(fileURLWithPath: "auraface.safetensors"))
@@ -14,6 +19,8 @@ import Foundation
 public final class AuraFaceModel: Sendable {
     /// The weight file's description of the network and its input.
     public let metadata: WeightFileMetadata
+    /// The most threads one forward pass of this model runs on at once.
+    public let threadCount: Int
     private let network: IResNet
 
     /// The network's depths, widths, embedding size and input size.
@@ -26,19 +33,20 @@ public final class AuraFaceModel: Sendable {
     ///
     /// - Parameters:
     ///   - url: a safetensors file written by this library's converter.
-    ///   - threads: OpenBLAS threads to use from now on, process-wide. nil keeps the current
-    ///     count (by default, the CPUs this process may use).
+    ///   - threads: this model's `threadCount`. nil means `defaultThreadCount`, the CPUs this
+    ///     process may use.
     ///   - convolution: how to compute the 3x3 stride-1 convolutions. `.winograd` (the default)
     ///     needs about 4/9 of their multiply-adds, and `.plain` computes them as im2col and GEMM, for
     ///     auditing.
-    /// - Throws: `BLASError` when OpenBLAS cannot be loaded or `threads` is below 1;
+    /// - Throws: `BLASError` when OpenBLAS cannot be loaded or `threads` is below 1
+    ///   (`.invalidThreadCount`);
     ///   `WeightFileError` when the file cannot be read, is not valid safetensors, has bad
     ///   metadata, or its tensors do not match the architecture.
     public convenience init(
         contentsOf url: URL, threads: Int? = nil, convolution: ConvolutionAlgorithm = .winograd
     ) throws {
-        try Self.prepareBLAS(threads: threads)
-        try self.init(checkedFile: SafeTensorsFile(contentsOf: url), convolution: convolution)
+        let threadCount = try Self.prepareBLAS(threads: threads)
+        try self.init(checkedFile: SafeTensorsFile(contentsOf: url), threadCount: threadCount, convolution: convolution)
     }
 
     /// Loads a weight file already parsed in memory, with the same options, checks and errors
@@ -46,20 +54,50 @@ public final class AuraFaceModel: Sendable {
     public convenience init(
         safeTensors file: SafeTensorsFile, threads: Int? = nil, convolution: ConvolutionAlgorithm = .winograd
     ) throws {
-        try Self.prepareBLAS(threads: threads)
-        try self.init(checkedFile: file, convolution: convolution)
+        let threadCount = try Self.prepareBLAS(threads: threads)
+        try self.init(checkedFile: file, threadCount: threadCount, convolution: convolution)
     }
 
-    private init(checkedFile file: SafeTensorsFile, convolution: ConvolutionAlgorithm) throws(WeightFileError) {
+    private init(
+        checkedFile file: SafeTensorsFile, threadCount: Int, convolution: ConvolutionAlgorithm
+    ) throws(WeightFileError) {
         metadata = try WeightFileMetadata(dictionary: file.metadata, path: file.path)
-        network = try IResNet(file: file, metadata: metadata, convolution: convolution)
+        network = try IResNet(file: file, metadata: metadata, convolution: convolution, workers: threadCount)
+        self.threadCount = threadCount
     }
 
-    private static func prepareBLAS(threads: Int?) throws(BLASError) {
-        try OpenBLAS.load()
-        if let threads {
-            try OpenBLAS.setThreadCount(threads)
+    private init(sharing model: AuraFaceModel, threadCount: Int) {
+        metadata = model.metadata
+        network = model.network
+        self.threadCount = threadCount
+    }
+
+    /// Returns a model with another `threadCount` that shares this one's weights (no copy).
+    ///
+    /// - Throws: `BLASError.invalidThreadCount` when `threads` is below 1.
+    public func withThreadCount(_ threads: Int) throws(BLASError) -> AuraFaceModel {
+        guard threads >= 1 else {
+            throw .invalidThreadCount(threads)
         }
+        return AuraFaceModel(sharing: self, threadCount: threads)
+    }
+
+    /// The `threadCount` of a model loaded without `threads`: the CPUs in this process's
+    /// scheduler affinity mask, lowered to its cgroup CPU quota (rounded up) when one is set.
+    public static var defaultThreadCount: Int {
+        HostCPU.availableCPUCount()
+    }
+
+    /// Loads OpenBLAS and returns the model's thread count.
+    private static func prepareBLAS(threads: Int?) throws(BLASError) -> Int {
+        try OpenBLAS.load()
+        guard let threads else {
+            return defaultThreadCount
+        }
+        guard threads >= 1 else {
+            throw .invalidThreadCount(threads)
+        }
+        return threads
     }
 
     /// Runs the network on a batch laid out exactly as the source ONNX graph's input.
@@ -73,7 +111,8 @@ public final class AuraFaceModel: Sendable {
     /// - Returns: one raw (not L2-normalized) embedding of `architecture.embeddingSize`
     ///   values per image, in input order.
     /// - Throws: `InferenceError` when the batch size is below 1, the input length is not
-    ///   N * C * H * W, or the input contains NaN or infinite values.
+    ///   N * C * H * W, or the input contains NaN or infinite values (checked before the
+    ///   network runs); `.nonFiniteOutput` when an intermediate value overflowed float32.
     public func rawEmbeddings(graphInput: [Float], batchSize: Int) throws(InferenceError) -> [[Float]] {
         try embed(graphInput: graphInput, batchSize: batchSize, tap: nil)
     }
@@ -112,7 +151,7 @@ public final class AuraFaceModel: Sendable {
     /// - Throws: `InferenceError` as `rawEmbeddings(graphInput:batchSize:)` does.
     public func rawEmbeddings(normalizedInput: [Float], batchSize: Int) throws(InferenceError) -> [[Float]] {
         try checkInput(normalizedInput, batchSize: batchSize)
-        return embed(normalizedInput, batchSize: batchSize)
+        return try embed(normalizedInput, batchSize: batchSize)
     }
 
     /// Returns v / ||v||, the form in which embeddings are compared by cosine (dot product).
@@ -140,7 +179,8 @@ public final class AuraFaceModel: Sendable {
         architecture.layerSummary(foldedBatchNorms: foldedBatchNorms)
     }
 
-    /// The OpenBLAS build, kernels and thread count in use. Loads OpenBLAS on first use.
+    /// The OpenBLAS build, kernels and own thread count (1 unless changed through
+    /// `OpenBLAS.setThreadCount(_:)`; models bring their own threads). Loads OpenBLAS on first use.
     public static var blasInfo: BLASInfo {
         get throws(BLASError) { try OpenBLAS.load() }
     }
@@ -173,22 +213,33 @@ public final class AuraFaceModel: Sendable {
     private func embed(graphInput: [Float], batchSize: Int, tap: LayerTap?) throws(InferenceError) -> [[Float]] {
         try checkInput(graphInput, batchSize: batchSize)
         guard metadata.inputNormalizationInGraph else {
-            return embed(graphInput, batchSize: batchSize, tap: tap)
+            return try embed(graphInput, batchSize: batchSize, tap: tap)
         }
         let mean = metadata.inputMean
         let scale = metadata.inputScale
-        return embed(graphInput.map { ($0 - mean) * scale }, batchSize: batchSize, tap: tap)
+        return try embed(graphInput.map { ($0 - mean) * scale }, batchSize: batchSize, tap: tap)
     }
 
-    private func embed(_ input: [Float], batchSize: Int, tap: LayerTap? = nil) -> [[Float]] {
+    private func embed(
+        _ input: [Float], batchSize: Int, tap: LayerTap? = nil
+    ) throws(InferenceError) -> [[Float]] {
         let size = architecture.inputSize
         let x = FeatureMap(
             batch: batchSize, channels: architecture.inputChannels, height: size, width: size,
             values: input)
-        let output = network(x, tap: tap)
+        let output = network(x, context: InferenceContext(workers: threadCount), tap: tap)
         let length = output.imageSize
-        return (0..<batchSize).map { n in
+        let embeddings = (0..<batchSize).map { n in
             Array(output.values[(n * length)..<((n + 1) * length)])
         }
+        // Finite input and finite weights can still overflow float32 inside the network; an
+        // embedding holding NaN would compare as "not similar" to everything without a word.
+        for (image, embedding) in embeddings.enumerated() {
+            let nonFinite = embedding.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+            if nonFinite > 0 {
+                throw .nonFiniteOutput(image: image, count: nonFinite)
+            }
+        }
+        return embeddings
     }
 }

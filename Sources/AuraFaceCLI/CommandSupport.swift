@@ -4,13 +4,13 @@ import AuraFace
 import Foundation
 
 enum CommonOptions {
-    /// Accepted --threads values. The OpenBLAS thread pool is process-wide, and the upper
-    /// bound only catches typing mistakes.
+    /// Accepted --threads values, a model's thread budget (`AuraFaceModel.threadCount`). The
+    /// upper bound only catches typing mistakes.
     static let threadRange = 1...1024
 
     static let threads = OptionSpec.value(
         "threads", "N",
-        "OpenBLAS threads for matrix products (default: the CPUs this process may use).")
+        "Threads for one forward pass of the model (default: the CPUs this process may use).")
     static let verbose = OptionSpec.flag("verbose", "Print progress and details to standard error.")
     static let model = OptionSpec.value(
         "model", "FILE", "Weights converted by 'auraface convert' (.safetensors). Required.")
@@ -55,7 +55,7 @@ func loadModel(at url: URL, threads: Int?, verbose: Bool, console: Console) thro
             "loaded \(model.architecture.name) from \(url.path) in "
                 + String(format: "%.2f", seconds) + " s")
         if let info = try? AuraFaceModel.blasInfo {
-            console.note("OpenBLAS \(info.coreName) kernels, \(info.threads) threads")
+            console.note("OpenBLAS \(info.coreName) kernels; \(model.threadCount) threads per forward pass")
         }
     }
     return model

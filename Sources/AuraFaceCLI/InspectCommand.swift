@@ -53,6 +53,8 @@ enum InspectCommand {
         var tensorCheck: TensorCheck
         var rows: [LayerSummaryRow]
         var blas: Result<BLASInfo, BLASError>
+        /// The `threadCount` a model loaded with the same --threads would have.
+        var modelThreads: Int
         /// Per-tensor statistics, with --tensors.
         var tensorStatistics: [TensorStatisticsRow]?
         var hashCheck: TensorHashCheck = .notRecorded
@@ -155,16 +157,15 @@ enum InspectCommand {
     ) -> Report {
         let rows = AuraFaceModel.layerSummary(
             for: metadata.architecture, foldedBatchNorms: Set(metadata.foldedBatchNorms))
+        // --threads is a model's thread budget; OpenBLAS's own pool stays at 1 thread.
         let blas: Result<BLASInfo, BLASError> = Result { () throws(BLASError) -> BLASInfo in
-            if let threads {
-                try OpenBLAS.setThreadCount(threads)
-            }
-            return try AuraFaceModel.blasInfo
+            try AuraFaceModel.blasInfo
         }
         return Report(
             path: path, format: format, metadata: metadata, storedTensors: tensors.count,
             storedValues: tensors.reduce(0) { $0 + $1.shape.reduce(1, *) },
-            tensorCheck: TensorCheck(metadata: metadata, stored: tensors), rows: rows, blas: blas)
+            tensorCheck: TensorCheck(metadata: metadata, stored: tensors), rows: rows, blas: blas,
+            modelThreads: threads ?? AuraFaceModel.defaultThreadCount)
     }
 
     // MARK: Text
@@ -221,12 +222,13 @@ enum InspectCommand {
             lines += ["", "Tensors:"] + tensorStatisticsTable(rows)
         }
 
+        lines += ["", "Threads: \(report.modelThreads) per model (--threads; default: the CPUs this process may use)"]
         lines += ["", "BLAS:"]
         switch report.blas {
         case let .success(info):
             lines += alignedFields([
                 ("kernels", "\(info.coreName) (\(coreTypeSourceText(info)))"),
-                ("threads", "\(info.threads)"),
+                ("threads", "\(info.threads) (OpenBLAS's own pool; each model splits its work over its threads)"),
                 ("library", info.libraryPath),
                 ("config", info.config),
             ])
@@ -369,6 +371,7 @@ enum InspectCommand {
             object["tensors"] = rows.map(tensorStatisticsJSON)
         }
 
+        object["model_threads"] = report.modelThreads
         switch report.blas {
         case let .success(info):
             var blas: [String: Any] = [

@@ -93,7 +93,7 @@ import Testing
 
     @Test func rejectsThreadCountBelowOne() {
         #expect(throws: BLASError.invalidThreadCount(0)) { try OpenBLAS.setThreadCount(0) }
-        #expect(BLASError.invalidThreadCount(0).description == "invalid OpenBLAS thread count 0, expected 1 or more")
+        #expect(BLASError.invalidThreadCount(0).description == "invalid thread count 0, expected 1 or more")
     }
 
     @Test func loadErrorNamesPackage() {

@@ -260,6 +260,23 @@ private func referenceForward(_ file: SafeTensorsFile, input: [Float], batch: In
         #expect(expectedError.description == "input holds 2 NaN or infinite values, the first at index 5")
     }
 
+    @Test func reportsOverflowInsideTheNetwork() throws {
+        // Every weight is finite, but fc's bias near Float.greatestFiniteMagnitude times a
+        // large features scale overflows float32: the result must be an error, not NaN or inf.
+        let file = try SyntheticWeights.file(architecture, editTensors: { tensors in
+            let bias = tensors.firstIndex { $0.name == "fc.bias" }!
+            tensors[bias].values = tensors[bias].values.map { _ in 3e38 }
+            let scale = tensors.firstIndex { $0.name == "features.weight" }!
+            tensors[scale].values = tensors[scale].values.map { _ in 1e10 }
+        })
+        let model = try AuraFaceModel(safeTensors: file)
+        let expectedError = InferenceError.nonFiniteOutput(image: 0, count: architecture.embeddingSize)
+        #expect(throws: expectedError) {
+            try model.rawEmbeddings(normalizedInput: input(batch: 2, seed: 37), batchSize: 2)
+        }
+        #expect(expectedError.description.hasPrefix("the embedding of image 0 holds"))
+    }
+
     // MARK: Loading checks
 
     func loadError(_ file: SafeTensorsFile) throws -> WeightFileError? {

@@ -46,7 +46,7 @@ public enum BLASError: Error, Equatable, CustomStringConvertible {
     case libraryNotLoaded(library: String, reason: String)
     /// The library loaded but lacks a function AuraFace calls.
     case missingSymbol(symbol: String, library: String)
-    /// A thread count below 1 was requested.
+    /// A thread count below 1 was requested, for a model or for OpenBLAS's pool.
     case invalidThreadCount(Int)
 
     public var description: String {
@@ -57,7 +57,7 @@ public enum BLASError: Error, Equatable, CustomStringConvertible {
         case let .missingSymbol(symbol, library):
             "\(library) has no function '\(symbol)'; expected an OpenBLAS build with CBLAS"
         case let .invalidThreadCount(count):
-            "invalid OpenBLAS thread count \(count), expected 1 or more"
+            "invalid thread count \(count), expected 1 or more"
         }
     }
 }
@@ -71,10 +71,12 @@ public enum OpenBLAS {
     ///
     /// On the first call, unless the user set `OPENBLAS_CORETYPE`, this chooses a kernel family
     /// from the CPU flags (see `HostCPU.openBLASCoreType(flags:)`), sets the variable for the
-    /// duration of `dlopen` and removes it again. Unless the user set `OPENBLAS_NUM_THREADS`,
-    /// `GOTO_NUM_THREADS` or `OMP_NUM_THREADS`, it then sets the thread count to
-    /// `HostCPU.availableCPUCount()`. When other code in the process had already loaded
-    /// OpenBLAS, this changes neither kernels nor threads and reports `.alreadyLoaded`.
+    /// duration of `dlopen` and removes it again. It then sets OpenBLAS's own thread pool to 1
+    /// thread, whatever `OPENBLAS_NUM_THREADS` says: each `AuraFaceModel` splits its work over
+    /// its own `threadCount` threads and calls sgemm single-threaded from each, so a larger
+    /// pool would multiply the threads and its idle threads would spin against the model's.
+    /// When other code in the process had already loaded OpenBLAS, this leaves its kernels
+    /// alone and reports `.alreadyLoaded`, but still sets the pool to 1 thread.
     /// Later calls only read the current state.
     ///
     /// NOTE: setenv is not thread-safe against a concurrent getenv in another thread. The first
@@ -88,8 +90,10 @@ public enum OpenBLAS {
         return library.info()
     }
 
-    /// Sets OpenBLAS's thread count (process-wide, shared by every model).
+    /// Sets the size of OpenBLAS's own thread pool (process-wide, shared by every model).
     ///
+    /// AuraFace keeps it at 1 and parallelises per model (`AuraFaceModel.threadCount`); a larger
+    /// pool adds its threads inside each of the model's, for code that calls OpenBLAS directly.
     /// Call it while no other thread is inside an OpenBLAS function. OpenBLAS caps the count
     /// at the `MAX_THREADS` it was built with; `load().threads` shows the value in force.
     ///
@@ -100,14 +104,6 @@ public enum OpenBLAS {
         }
         let library = try loaded.get()
         library.setNumThreads(Int32(clamping: count))
-    }
-
-    /// OpenBLAS's thread count in force, or 1 before a successful `load()`.
-    static var threadCount: Int {
-        guard case let .success(library) = loaded else {
-            return 1
-        }
-        return max(1, Int(library.getNumThreads()))
     }
 
     /// `cblas_sgemm`, for the GEMM kernel. Traps if OpenBLAS is not loaded: every entry point
@@ -221,10 +217,9 @@ public enum OpenBLAS {
                 requestedCoreType: requestedCoreType,
                 path: sgemmAddress.flatMap(sharedObjectPath(containing:)) ?? OpenBLAS.libraryName)
 
-            let threadVariables = ["OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"]
-            if source != .alreadyLoaded && !threadVariables.contains(where: { environment[$0] != nil }) {
-                library.setNumThreads(Int32(clamping: HostCPU.availableCPUCount()))
-            }
+            // OpenBLAS started its pool in its constructor (sized by OPENBLAS_NUM_THREADS or the
+            // CPU count); one thread leaves the parallelism to the models.
+            library.setNumThreads(1)
             return library
         }
     }

@@ -81,3 +81,43 @@ private func forEachPlane(
         }
     }
 }
+
+/// The per-channel layers that follow a convolution, applied by the convolution to each output
+/// plane right after it writes it, while the plane is still in cache, instead of in separate
+/// passes over the whole activation.
+///
+/// The steps run in the order of the network: a batch norm that was not folded into the
+/// convolution's bias (y = x * scale[c] + shift[c]), then PReLU (slope[c]), then the residual
+/// addition of the image at `residual`, laid out as the output [C, H, W]. Each step computes
+/// exactly what its layer computes alone (`scaleShiftChannels`, `preluChannels`,
+/// `addElementwise`), so a fused forward pass gives the same bits as the traced one, which
+/// runs every layer separately.
+struct ChannelEpilogue {
+    var normalization: ChannelAffine? = nil
+    var slope: UnsafePointer<Float>? = nil
+    var residual: UnsafePointer<Float>? = nil
+
+    /// Applies the steps to the `count` values of channel `channel` at `plane`.
+    func apply(to plane: UnsafeMutablePointer<Float>, count: Int, channel: Int) {
+        if let normalization {
+            let a = normalization.scale[channel]
+            let b = normalization.shift[channel]
+            for i in 0..<count {
+                plane[i] = plane[i] * a + b
+            }
+        }
+        if let slope {
+            let a = slope[channel]
+            for i in 0..<count {
+                let x = plane[i]
+                plane[i] = x > 0 ? x : a * x
+            }
+        }
+        if let residual {
+            let other = residual + channel * count
+            for i in 0..<count {
+                plane[i] += other[i]
+            }
+        }
+    }
+}

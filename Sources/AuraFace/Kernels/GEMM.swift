@@ -75,3 +75,42 @@ private func requiredExtent(rows: Int, columns: Int, stride: Int, offset: Int) -
     }
     return offset + (rows - 1) * stride + columns
 }
+
+/// `cblas_sgemm` on pointers, row-major, C = op(A) * op(B) (alpha 1, beta 0), for kernels that
+/// split their products over threads and cannot pass `inout` arrays to each.
+///
+/// The caller guarantees that A, B and C hold the blocks that the sizes and strides describe,
+/// that `k` is at least 1, and that all sizes fit in 32-bit ints.
+func sgemm(
+    transposeB: Bool = false, m: Int, n: Int, k: Int,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    let rowMajor: Int32 = 101
+    let noTranspose: Int32 = 111
+    let transpose: Int32 = 112
+    OpenBLAS.sgemm(
+        rowMajor, noTranspose, transposeB ? transpose : noTranspose,
+        Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), 0, c, Int32(ldc))
+}
+
+/// The blocks in which the engine splits a GEMM C [m, n] over threads: a fixed function of the
+/// shape alone, never of the thread count, so that each block is the same OpenBLAS call and
+/// gives the same bits whether one thread runs all blocks or several share them. (OpenBLAS
+/// picks its kernels by matrix size, so a split that followed the thread count could change
+/// the rounding.)
+///
+/// Wide products are split into column blocks of at least `columnBlock` columns; products too
+/// narrow for that are split into row blocks of at least `rowBlock` rows.
+func gemmBlocks(m: Int, n: Int, columnBlock: Int = 512, rowBlock: Int = 64) -> [(rows: Range<Int>, columns: Range<Int>)] {
+    let columnParts = max(1, n / columnBlock)
+    if columnParts > 1 {
+        return (0..<columnParts).map { part in
+            (0..<m, (part * n / columnParts)..<((part + 1) * n / columnParts))
+        }
+    }
+    let rowParts = max(1, m / rowBlock)
+    return (0..<rowParts).map { part in
+        ((part * m / rowParts)..<((part + 1) * m / rowParts), 0..<n)
+    }
+}

@@ -10,9 +10,12 @@ struct Downsample: Sendable {
     /// nil when folded into `conv`'s bias.
     let bn: BatchNorm?
 
-    func callAsFunction(_ x: borrowing FeatureMap, tap: LayerTap? = nil) -> FeatureMap {
-        var y = conv(x)  // [N, Cin, H, W] -> [N, C, H/s, W/s]
-        tap?.convolution("0", y, before: bn)
+    func callAsFunction(_ x: borrowing FeatureMap, context: InferenceContext, tap: LayerTap? = nil) -> FeatureMap {
+        guard let tap else {
+            return conv.forward(x, context: context, fusion: ConvolutionFusion(outputNorm: bn))
+        }
+        var y = conv.forward(x, context: context)  // [N, Cin, H, W] -> [N, C, H/s, W/s]
+        tap.convolution("0", y, before: bn)
         y = bn(y)
         return y
     }
@@ -37,26 +40,44 @@ struct IBasicBlock: Sendable {
     let downsample: Downsample?
 
     /// Runs the block, reporting each layer's output to `tap` as `IResNet` describes.
-    func callAsFunction(_ x: FeatureMap, tap: LayerTap? = nil) -> FeatureMap {
+    ///
+    /// Without a tap the layers between the convolutions run inside them (`ConvolutionFusion`):
+    /// bn1 in conv1's input transform, bn2 and PReLU on conv1's output planes, bn3 and the
+    /// residual addition on conv2's. Each fused step computes what its layer computes alone, so
+    /// both ways give the same bits; a traced pass runs the layers one by one to report them.
+    func callAsFunction(_ x: FeatureMap, context: InferenceContext, tap: LayerTap? = nil) -> FeatureMap {
+        guard let tap else {
+            let hidden = conv1.forward(
+                x, context: context, fusion: ConvolutionFusion(inputNorm: bn1, outputNorm: bn2, prelu: prelu))
+            let identity = downsample.map { $0(x, context: context) }
+            let out = conv2.forward(
+                hidden, context: context,
+                fusion: ConvolutionFusion(outputNorm: bn3, residual: identity?.values ?? x.values))
+            context.recycle(hidden.values)
+            if let identity {
+                context.recycle(identity.values)
+            }
+            return out
+        }
         var out = bn1(x)  // Pre-activation: normalize the block input before convolving.
-        tap?("bn1", out)
-        out = conv1(out)  // [N, Cin, H, W] -> [N, C, H, W]
-        tap?.convolution("conv1", out, before: bn2)
+        tap("bn1", out)
+        out = conv1.forward(out, context: context)  // [N, Cin, H, W] -> [N, C, H, W]
+        tap.convolution("conv1", out, before: bn2)
         out = bn2(out)
-        tap?("bn2", out)
+        tap("bn2", out)
         out = prelu(out)
-        tap?("prelu", out)
+        tap("prelu", out)
 
-        out = conv2(out)  // The stride is here: [N, C, H, W] -> [N, C, H/s, W/s]
-        tap?.convolution("conv2", out, before: bn3)
+        out = conv2.forward(out, context: context)  // The stride is here: [N, C, H, W] -> [N, C, H/s, W/s]
+        tap.convolution("conv2", out, before: bn3)
         out = bn3(out)
-        tap?("bn3", out)
+        tap("bn3", out)
 
         guard let downsample else {
             return out + x
         }
-        let identity = downsample(x, tap: tap?.scoped("downsample"))
-        tap?("downsample", identity)
+        let identity = downsample(x, context: context, tap: tap.scoped("downsample"))
+        tap("downsample", identity)
         return out + identity
     }
 }
@@ -66,11 +87,17 @@ struct IBasicBlock: Sendable {
 struct IResNetStage: Sendable {
     let blocks: [IBasicBlock]
 
-    func callAsFunction(_ x: FeatureMap, tap: LayerTap? = nil) -> FeatureMap {
+    /// Runs the blocks. Each block's input goes back to `context`'s pool once the next block
+    /// has consumed it, except the stage's own input, which belongs to the caller.
+    func callAsFunction(_ x: FeatureMap, context: InferenceContext, tap: LayerTap? = nil) -> FeatureMap {
         var y = x
         for (index, block) in blocks.enumerated() {
             let blockTap = tap?.scoped(String(index))
-            y = block(y, tap: blockTap)
+            let next = block(y, context: context, tap: blockTap)
+            if index > 0 {
+                context.recycle(y.values)
+            }
+            y = next
             blockTap?.output(y)
         }
         return y

@@ -25,24 +25,37 @@ struct IResNet: Sendable {
     /// path after the layer runs. A convolution whose batch norm was folded into its bias is
     /// reported under the batch norm's name, because its output equals that batch norm's
     /// output in PyTorch. A block reports its sum as `layerS.B`.
-    func callAsFunction(_ input: FeatureMap, tap: LayerTap? = nil) -> FeatureMap {
-        var x = conv1(input)  // [N, 3, 112, 112] -> [N, 64, 112, 112]
-        tap?.convolution("conv1", x, before: bn1)
-        x = bn1(x)
-        tap?("bn1", x)
-        x = prelu(x)
-        tap?("prelu", x)
+    ///
+    /// `context` sets the threads and holds the buffers of this pass. Without a tap, the stem's
+    /// batch norm and PReLU run inside its convolution, as in the blocks (see
+    /// `IBasicBlock.callAsFunction`).
+    func callAsFunction(_ input: FeatureMap, context: InferenceContext, tap: LayerTap? = nil) -> FeatureMap {
+        var x: FeatureMap
+        if let tap {
+            x = conv1.forward(input, context: context)  // [N, 3, 112, 112] -> [N, 64, 112, 112]
+            tap.convolution("conv1", x, before: bn1)
+            x = bn1(x)
+            tap("bn1", x)
+            x = prelu(x)
+            tap("prelu", x)
+        } else {
+            x = conv1.forward(input, context: context, fusion: ConvolutionFusion(outputNorm: bn1, prelu: prelu))
+        }
 
-        x = layer1(x, tap: tap?.scoped("layer1"))  // -> [N, 64, 56, 56]
-        x = layer2(x, tap: tap?.scoped("layer2"))  // -> [N, 128, 28, 28]
-        x = layer3(x, tap: tap?.scoped("layer3"))  // -> [N, 256, 14, 14]
-        x = layer4(x, tap: tap?.scoped("layer4"))  // -> [N, 512, 7, 7]
+        // Each stage's input is dead once the stage ran, and the next stage's buffers have
+        // other sizes, so the pool is emptied between stages.
+        for (stage, name) in [(layer1, "layer1"), (layer2, "layer2"), (layer3, "layer3"), (layer4, "layer4")] {
+            // -> [N, 64, 56, 56], [N, 128, 28, 28], [N, 256, 14, 14], [N, 512, 7, 7]
+            let next = stage(x, context: context, tap: tap?.scoped(name))
+            x = next
+            context.releaseBuffers()
+        }
 
         x = bn2(x)
         tap?("bn2", x)
         x = flatten(x)  // -> [N, 25088]
         // Dropout comes here in training and is the identity at inference.
-        x = fc(x)  // -> [N, 512]
+        x = fc.forward(x, context: context)  // -> [N, 512]
         if features != nil {
             tap?.flat("fc", x)
         }

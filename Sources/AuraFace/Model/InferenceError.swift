@@ -6,6 +6,10 @@ public enum InferenceError: Error, Equatable, CustomStringConvertible {
     case inputSizeMismatch(expected: Int, found: Int, batchSize: Int, imageShape: [Int])
     /// The input contains NaN or infinite values.
     case nonFiniteInput(count: Int, firstIndex: Int)
+    /// The network produced NaN or infinite values for an image whose input and weights were
+    /// all finite: some intermediate value overflowed float32, which finite but extreme weights
+    /// can cause. `image` is the first such image in the batch, `count` its non-finite values.
+    case nonFiniteOutput(image: Int, count: Int)
     /// A vector to L2-normalize is empty or all zeros, so it has no direction.
     case zeroVector(length: Int)
     /// A vector to L2-normalize contains NaN or infinite values.
@@ -20,6 +24,9 @@ public enum InferenceError: Error, Equatable, CustomStringConvertible {
                 + "(batch size \(batchSize) x \(imageShape), NCHW float32)"
         case let .nonFiniteInput(count, firstIndex):
             "input holds \(count) NaN or infinite values, the first at index \(firstIndex)"
+        case let .nonFiniteOutput(image, count):
+            "the embedding of image \(image) holds \(count) NaN or infinite values, expected "
+                + "finite values: an intermediate value overflowed float32 (check the weights)"
         case let .zeroVector(length):
             "cannot L2-normalize a zero vector of length \(length)"
         case let .nonFiniteVector(count, length):
