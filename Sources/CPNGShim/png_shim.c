@@ -111,6 +111,40 @@ static png_shim_status check_signature(
     return PNG_SHIM_OK;
 }
 
+// Checks that every chunk up to IEND lies inside the data. libpng 1.6.39 (Debian 12) allocates
+// a buffer of the length an ancillary chunk's header declares before reading its data, so a
+// 45-byte file with an sPLT header of length 536870961 made it allocate 512 MB, whatever
+// png_set_chunk_malloc_max allowed. A length past the end of the data is a truncated file.
+static png_shim_status check_chunk_lengths(
+    const uint8_t *data, size_t size, char *message, size_t message_capacity) {
+    char text[160];
+    size_t offset = 8;
+    while (offset < size) {
+        if (size - offset < 12) {
+            snprintf(text, sizeof text,
+                "the file ends inside the chunk at byte %zu: expected 12 bytes of length, type "
+                "and CRC, found %zu", offset, size - offset);
+            set_message(message, message_capacity, text);
+            return PNG_SHIM_TRUNCATED;
+        }
+        const uint8_t *chunk = data + offset;
+        size_t length = (size_t)chunk[0] << 24 | (size_t)chunk[1] << 16 | (size_t)chunk[2] << 8
+            | (size_t)chunk[3];
+        if (length > size - offset - 12) {
+            snprintf(text, sizeof text,
+                "the chunk at byte %zu needs %zu bytes (8 of length and type, %zu of data, 4 of "
+                "CRC), but only %zu remain", offset, length + 12, length, size - offset);
+            set_message(message, message_capacity, text);
+            return PNG_SHIM_TRUNCATED;
+        }
+        if (memcmp(chunk + 4, "IEND", 4) == 0) {
+            break;
+        }
+        offset += 12 + length;
+    }
+    return PNG_SHIM_OK;
+}
+
 static shim_io *new_io(char *message, size_t message_capacity) {
     shim_io *io = (shim_io *)calloc(1, sizeof(shim_io));
     if (io == NULL) {
@@ -209,6 +243,10 @@ png_shim_status png_shim_decode_rgb8(
     const uint8_t *data, size_t size, uint8_t *pixels, size_t pixels_size,
     char *message, size_t message_capacity) {
     png_shim_status status = check_signature(data, size, message, message_capacity);
+    if (status != PNG_SHIM_OK) {
+        return status;
+    }
+    status = check_chunk_lengths(data, size, message, message_capacity);
     if (status != PNG_SHIM_OK) {
         return status;
     }

@@ -188,6 +188,27 @@ struct PNGTests {
         #expect(error?.description.contains("'faces/a.png' is a truncated PNG file") == true)
     }
 
+    @Test func chunkLengthPastEndIsTruncated() throws {
+        // Found by fuzz-png: a 7x9 palette IHDR, then an sPLT header declaring 536870961 data
+        // bytes with 4 present. libpng allocated the declared 512 MB before reading, so the
+        // shim must reject the length before libpng reads the chunk.
+        let bytes = decodeHex(
+            "89504e470d0a1a0a0000000d49484452000000070000000908030000"
+                + "00c986c6912000003173504c54504c5445")
+        #expect(bytes.count == 45)
+        let error = #expect(throws: PNGError.self) {
+            _ = try PNGImage.decode(bytes, path: "splt.png")
+        }
+        guard case let .truncated(path, reason) = error else {
+            Issue.record("expected truncated, got \(String(describing: error))")
+            return
+        }
+        #expect(path == "splt.png")
+        #expect(reason.contains("the chunk at byte 33 needs 536870973 bytes"))
+        #expect(reason.contains("536870961 of data"))
+        #expect(reason.contains("but only 12 remain"))
+    }
+
     @Test func emptyAndForeignDataAreNotPNG() throws {
         let inputs: [[UInt8]] = [
             [],

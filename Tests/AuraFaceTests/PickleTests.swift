@@ -217,6 +217,65 @@ private func pickleError(_ data: [UInt8]) -> PickleError? {
         #expect(pickleError([0x80, 0x02, 0x86, 0x2e])?.reason == .stackUnderflow(opcode: 0x86))
     }
 
+    @Test func listContainingItselfRejected() {
+        // EMPTY_LIST, BINPUT 0, BINGET 0, APPEND: the list is appended to itself.
+        let error = pickleError([0x80, 0x02, 0x5d, 0x71, 0x00, 0x68, 0x00, 0x61, 0x2e])
+        #expect(error?.reason == .nestingTooDeep(limit: PickleReader.maxNestingDepth))
+        #expect(error?.offset == 8)
+        let message = error?.description ?? ""
+        #expect(message.contains("nested at most 100 deep"))
+        #expect(message.contains("a list that contains itself"))
+    }
+
+    @Test func nestingAtLimitAccepted() throws {
+        // NONE, then TUPLE1 100 times: 100 tuples inside one another.
+        let data: [UInt8] = [0x80, 0x02, 0x4e] + [UInt8](repeating: 0x85, count: 100) + [0x2e]
+        var value = try PickleReader.decode(data, path: "nested.bin")
+        var depth = 0
+        while case let .tuple(items) = value, items.count == 1 {
+            value = items[0]
+            depth += 1
+        }
+        #expect(depth == 100)
+        guard case .none = value else {
+            Issue.record("expected None inside the tuples, found \(value.kindDescription)")
+            return
+        }
+    }
+
+    @Test func nestingPastLimitRejected() {
+        for count in [101, 200_000] {
+            let data: [UInt8] =
+                [0x80, 0x02, 0x4e] + [UInt8](repeating: 0x85, count: count) + [0x2e]
+            let error = pickleError(data)
+            #expect(error?.reason == .nestingTooDeep(limit: 100), "\(count) tuples")
+            #expect(error?.offset == 3 + count, "\(count) tuples")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1))) func sharedListsConvertedOnce() throws {
+        // List i holds list i - 1 twice, through the memo, for 60 levels: 2^60 paths to the
+        // innermost list, which decoding must not follow one by one.
+        var data: [UInt8] = [0x80, 0x02, 0x5d, 0x71, 0x00]
+        for level in 1..<60 {
+            let index = UInt8(level)
+            data += [0x5d, 0x71, index, 0x68, index - 1, 0x61, 0x68, index - 1, 0x61]
+        }
+        data.append(0x2e)
+        var value = try PickleReader.decode(data, path: "shared.bin")
+        var depth = 0
+        while case let .list(items) = value, items.count == 2 {
+            value = items[1]
+            depth += 1
+        }
+        #expect(depth == 59)
+        guard case let .list(innermost) = value else {
+            Issue.record("expected the innermost list, found \(value.kindDescription)")
+            return
+        }
+        #expect(innermost.isEmpty)
+    }
+
     @Test func builtLayoutsDecodeToSameContent() throws {
         let images: [[UInt8]] = [Array("short".utf8), [UInt8](repeating: 7, count: 700)]
         for data in [

@@ -41,6 +41,9 @@ public struct PickleError: Error, Equatable, CustomStringConvertible {
         case unsupportedArray(String)
         /// A length that is negative or larger than `Int.max`.
         case invalidLength(opcode: UInt8, length: Int64)
+        /// Lists and tuples nested deeper than `PickleReader.maxNestingDepth`, which includes
+        /// a list that contains itself.
+        case nestingTooDeep(limit: Int)
     }
 
     public var path: String
@@ -74,6 +77,9 @@ public struct PickleError: Error, Equatable, CustomStringConvertible {
                 + "encoded image bytes"
         case let .invalidLength(opcode, length):
             return "\(location): opcode \(Self.hex(opcode)) has invalid length \(length)"
+        case let .nestingTooDeep(limit):
+            return "\(location): expected lists and tuples nested at most \(limit) deep, found "
+                + "deeper nesting or a list that contains itself; a verification set nests 2 deep"
         }
     }
 
@@ -105,6 +111,11 @@ public struct PickleError: Error, Equatable, CustomStringConvertible {
 /// Every other opcode, every other name and every length past the end of the data throws
 /// `PickleError`.
 public struct PickleReader {
+    /// The most lists and tuples `decode` accepts inside one another. A verification set needs
+    /// 2 (a tuple of lists). The limit keeps the conversion's recursion, and the release of the
+    /// decoded value, from running off the end of the stack.
+    public static let maxNestingDepth = 100
+
     // Opcode bytes from CPython's Lib/pickle.py.
     enum Opcode {
         static let mark: UInt8 = 0x28  // '('
@@ -144,22 +155,31 @@ public struct PickleReader {
         static let frame: UInt8 = 0x95
     }
 
-    /// Stack entries: the values above plus the objects that only exist while a NumPy array
-    /// is rebuilt. Lists are boxed because APPEND mutates the list that the memo may also
-    /// refer to, as in Python.
-    private indirect enum Item {
+    /// Stack entries: scalars and bytes as values, lists and tuples as boxes, plus the objects
+    /// that only exist while a NumPy array is rebuilt. Lists are boxed because APPEND mutates
+    /// the list that the memo may also refer to, as in Python. Lists and tuples become
+    /// `PickleValue`s only at STOP, where `value(of:expected:)` bounds their nesting.
+    private enum Item {
+        /// A scalar, bytes, a string or the empty tuple: never a container of other items.
         case value(PickleValue)
-        case list(ListBox)
+        case list(ContainerBox)
+        case tuple(ContainerBox)
         case mark
         case callable(Callable)
         case pendingArray(ArrayBox)
         case dtype(DTypeBox)
-        /// A tuple holding NumPy objects: REDUCE's arguments or BUILD's state.
-        case objectTuple([Item])
     }
 
-    private final class ListBox {
-        var items: [Item] = []
+    /// The items of a list or a tuple. Every box is also kept in `PickleReader.containers`,
+    /// which empties them all when decoding ends. That breaks reference cycles (a list appended
+    /// to itself through the memo) that would otherwise leak, and it frees a deep chain of
+    /// boxes one at a time instead of by recursion.
+    private final class ContainerBox {
+        var items: [Item]
+
+        init(items: [Item] = []) {
+            self.items = items
+        }
     }
 
     private final class ArrayBox {
@@ -197,6 +217,7 @@ public struct PickleReader {
     private var opcode: UInt8 = 0
     private var stack: [Item] = []
     private var memo: [Int: Item] = [:]
+    private var containers: [ContainerBox] = []
 
     /// Decodes one pickle from `data`. `path` names the source in errors.
     ///
@@ -204,6 +225,11 @@ public struct PickleReader {
     ///   truncated or inconsistent stream, or a NumPy array that is not `uint8`.
     public static func decode(_ data: [UInt8], path: String) throws(PickleError) -> PickleValue {
         var reader = PickleReader(data: data, path: path)
+        defer {
+            for box in reader.containers {
+                box.items.removeAll()
+            }
+        }
         return try reader.run()
     }
 
@@ -273,7 +299,9 @@ public struct PickleReader {
         case Opcode.binunicode8:
             try pushString(length: try readLength(byteCount: 8))
         case Opcode.emptyList:
-            stack.append(.list(ListBox()))
+            let box = ContainerBox()
+            containers.append(box)
+            stack.append(.list(box))
         case Opcode.append:
             let item = try pop()
             try topList().items.append(item)
@@ -390,7 +418,7 @@ public struct PickleReader {
         return items
     }
 
-    private func topList() throws(PickleError) -> ListBox {
+    private func topList() throws(PickleError) -> ContainerBox {
         guard let top = stack.last else { throw error(.stackUnderflow(opcode: opcode)) }
         guard case let .list(box) = top else {
             throw error(.unexpectedValue(opcode: opcode, expected: "a list", found: kind(of: top)))
@@ -416,33 +444,18 @@ public struct PickleReader {
         stack.append(item)
     }
 
-    /// Pushes a tuple. One that contains NumPy objects (REDUCE's arguments, BUILD's state)
-    /// stays an `objectTuple`, and every other one becomes a plain value.
     private mutating func pushTuple(_ items: [Item]) throws(PickleError) {
-        let holdsObjects = items.contains { item in
-            switch item {
-            case .callable, .dtype, .pendingArray, .objectTuple: true
-            default: false
-            }
-        }
-        if holdsObjects {
-            stack.append(.objectTuple(items))
-            return
-        }
-        var values: [PickleValue] = []
-        values.reserveCapacity(items.count)
-        for item in items {
-            values.append(try value(of: item, expected: "a tuple item"))
-        }
-        stack.append(.value(.tuple(values)))
+        let box = ContainerBox(items: items)
+        containers.append(box)
+        stack.append(.tuple(box))
     }
 
     private func tupleItems(_ item: Item, expected: String) throws(PickleError) -> [Item] {
         switch item {
         case let .value(.tuple(values)):
             return values.map { .value($0) }
-        case let .objectTuple(items):
-            return items
+        case let .tuple(box):
+            return box.items
         default:
             throw error(.unexpectedValue(opcode: opcode, expected: expected, found: kind(of: item)))
         }
@@ -569,31 +582,63 @@ public struct PickleReader {
 
     // MARK: - Conversion to values
 
+    /// Converts an item to a value, checking that lists and tuples nest at most
+    /// `maxNestingDepth` deep.
     private func value(of item: Item, expected: String) throws(PickleError) -> PickleValue {
+        var converted: [ObjectIdentifier: (value: PickleValue, height: Int)] = [:]
+        return try value(of: item, expected: expected, depth: 0, converted: &converted).value
+    }
+
+    /// Returns the value and its height: 0 for a scalar, 1 + the tallest item for a container.
+    /// `converted` holds each box already converted, so a box that the memo put in many places
+    /// is converted once and shared, instead of once per path to it.
+    private func value(
+        of item: Item, expected: String, depth: Int,
+        converted: inout [ObjectIdentifier: (value: PickleValue, height: Int)]
+    ) throws(PickleError) -> (value: PickleValue, height: Int) {
+        let box: ContainerBox
         switch item {
         case let .value(value):
-            return value
-        case let .list(box):
-            return .list(try values(of: box.items, expected: expected))
-        case let .objectTuple(items):
-            return .tuple(try values(of: items, expected: expected))
-        case let .pendingArray(box):
-            guard let shape = box.shape, let bytes = box.bytes else {
+            return (value, 0)
+        case let .list(list):
+            box = list
+        case let .tuple(tuple):
+            box = tuple
+        case let .pendingArray(array):
+            guard let shape = array.shape, let bytes = array.bytes else {
                 throw error(.unsupportedArray("an array was never given its state by BUILD"))
             }
-            return .uint8Array(shape: shape, bytes: bytes)
+            return (.uint8Array(shape: shape, bytes: bytes), 0)
         case .mark, .callable, .dtype:
             throw error(.unexpectedValue(opcode: opcode, expected: expected, found: kind(of: item)))
         }
-    }
-
-    private func values(of items: [Item], expected: String) throws(PickleError) -> [PickleValue] {
-        var values: [PickleValue] = []
-        values.reserveCapacity(items.count)
-        for item in items {
-            values.append(try value(of: item, expected: expected))
+        // A list that contains itself recurses until this check fails.
+        guard depth < Self.maxNestingDepth else {
+            throw error(.nestingTooDeep(limit: Self.maxNestingDepth))
         }
-        return values
+        if let known = converted[ObjectIdentifier(box)] {
+            guard depth + known.height <= Self.maxNestingDepth else {
+                throw error(.nestingTooDeep(limit: Self.maxNestingDepth))
+            }
+            return known
+        }
+        var values: [PickleValue] = []
+        values.reserveCapacity(box.items.count)
+        var height = 1
+        for element in box.items {
+            let (value, elementHeight) = try self.value(
+                of: element, expected: expected, depth: depth + 1, converted: &converted)
+            values.append(value)
+            height = max(height, elementHeight + 1)
+        }
+        let result: PickleValue
+        if case .list = item {
+            result = .list(values)
+        } else {
+            result = .tuple(values)
+        }
+        converted[ObjectIdentifier(box)] = (result, height)
+        return (result, height)
     }
 
     private func kind(of item: Item) -> String {
@@ -603,7 +648,7 @@ public struct PickleReader {
         case .pendingArray: "a NumPy array"
         case .dtype: "a NumPy dtype"
         case .list: "a list"
-        case .objectTuple: "a tuple"
+        case .tuple: "a tuple"
         case let .value(value): value.kindDescription
         }
     }
