@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "AuraFaceONNX", targets: ["AuraFaceONNX"]),
         .executable(name: "auraface", targets: ["auraface"]),
         .executable(name: "auraface-bench", targets: ["AuraFaceBenchmarks"]),
+        .executable(name: "auraface-soak", targets: ["AuraFaceSoak"]),
     ],
     targets: [
         // libpng from Debian's libpng-dev. OpenBLAS is not linked: the library loads it at
@@ -60,6 +61,12 @@ let package = Package(
             name: "AuraFaceBenchmarks",
             dependencies: ["AuraFace", "AuraFaceONNX"],
             path: "Benchmarks/AuraFaceBenchmarks"
+        ),
+        // Long run of one model: checks every output and tracks resident memory over time.
+        .executableTarget(
+            name: "AuraFaceSoak",
+            dependencies: ["AuraFace"],
+            path: "Benchmarks/AuraFaceSoak"
         ),
         .testTarget(
             name: "AuraFaceTests",
