@@ -31,6 +31,10 @@ public final class AuraFaceModel: Sendable {
     /// Every tensor the architecture in the file's metadata needs must be present with its
     /// exact shape, no other tensor may be present, and every value must be finite.
     ///
+    /// The header is read and checked against the file's size first. Then the tensors are read
+    /// one at a time as their layers are built, so the file is never held in memory as a whole.
+    /// The file is closed before this returns, and the model does not depend on it.
+    ///
     /// - Parameters:
     ///   - url: a safetensors file written by this library's converter.
     ///   - threads: this model's `threadCount`. nil means `defaultThreadCount`, the CPUs this
@@ -46,7 +50,11 @@ public final class AuraFaceModel: Sendable {
         contentsOf url: URL, threads: Int? = nil, convolution: ConvolutionAlgorithm = .winograd
     ) throws {
         let threadCount = try Self.prepareBLAS(threads: threads)
-        try self.init(checkedFile: SafeTensorsFile(contentsOf: url), threadCount: threadCount, convolution: convolution)
+        let (metadata, network) = try SafeTensorsFileReader.withOpened(path: url.path) {
+            file throws(WeightFileError) in
+            try Self.load(file, threadCount: threadCount, convolution: convolution)
+        }
+        self.init(metadata: metadata, network: network, threadCount: threadCount)
     }
 
     /// Loads a weight file already parsed in memory, with the same options, checks and errors
@@ -55,14 +63,22 @@ public final class AuraFaceModel: Sendable {
         safeTensors file: SafeTensorsFile, threads: Int? = nil, convolution: ConvolutionAlgorithm = .winograd
     ) throws {
         let threadCount = try Self.prepareBLAS(threads: threads)
-        try self.init(checkedFile: file, threadCount: threadCount, convolution: convolution)
+        let (metadata, network) = try Self.load(file, threadCount: threadCount, convolution: convolution)
+        self.init(metadata: metadata, network: network, threadCount: threadCount)
     }
 
-    private init(
-        checkedFile file: SafeTensorsFile, threadCount: Int, convolution: ConvolutionAlgorithm
-    ) throws(WeightFileError) {
-        metadata = try WeightFileMetadata(dictionary: file.metadata, path: file.path)
-        network = try IResNet(file: file, metadata: metadata, convolution: convolution, workers: threadCount)
+    /// Checks the metadata and tensors of `file` and builds the network.
+    private static func load(
+        _ file: any TensorSource, threadCount: Int, convolution: ConvolutionAlgorithm
+    ) throws(WeightFileError) -> (WeightFileMetadata, IResNet) {
+        let metadata = try WeightFileMetadata(dictionary: file.header.metadata, path: file.path)
+        let network = try IResNet(file: file, metadata: metadata, convolution: convolution, workers: threadCount)
+        return (metadata, network)
+    }
+
+    private init(metadata: WeightFileMetadata, network: IResNet, threadCount: Int) {
+        self.metadata = metadata
+        self.network = network
         self.threadCount = threadCount
     }
 

@@ -135,6 +135,86 @@ private func withFrameSize(_ jpeg: [UInt8], width: Int, height: Int) throws -> [
         }
     }
 
+    @Test func weightFileShrinkingMidLoadGivesReadError() throws {
+        let bytes = Self.smallWeightFile()
+        let folder = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("w.safetensors")
+        try writeFileAtomically(bytes, to: url)
+
+        let error = #expect(throws: WeightFileError.self) {
+            try SafeTensorsFileReader.withOpened(path: url.path) { file throws(WeightFileError) in
+                // The header is checked; now another process cuts tensor 'a' (24 bytes) short.
+                let a = file.header.entry(named: "a")!
+                let start = file.header.dataStart
+                #expect(truncate(url.path, off_t(start + 4)) == 0)
+                _ = try file.floats(for: a)
+            }
+        }
+        let start = try SafeTensorsFile(bytes: bytes, path: url.path).dataStart
+        #expect(
+            error == .unreadable(
+                path: url.path,
+                reason: "tensor 'a' needs bytes \(start)..<\(start + 24), but the file ends at byte "
+                    + "\(start + 4): it shrank after it was opened"))
+    }
+
+    @Test func shortWeightFileRejectedBeforeDataRead() throws {
+        // The header declares a 64 GiB tensor, but the file contains 8 data bytes. Reading the
+        // data, or allocating from the declared size, would fail in another way.
+        let declared = 1 << 36
+        let header = #"{"a": {"dtype": "F32", "shape": [\#(declared / 4)], "data_offsets": [0, \#(declared)]}}"#
+        var bytes = (0..<8).map { UInt8(truncatingIfNeeded: UInt64(header.utf8.count) >> (8 * UInt64($0))) }
+        bytes += Array(header.utf8) + [UInt8](repeating: 0, count: 8)
+        let folder = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("w.safetensors")
+        try writeFileAtomically(bytes, to: url)
+
+        var bodyRan = false
+        let error = #expect(throws: WeightFileError.self) {
+            try SafeTensorsFileReader.withOpened(path: url.path) { _ throws(WeightFileError) in bodyRan = true }
+        }
+        #expect(!bodyRan)
+        #expect(
+            error == .invalidSafeTensors(
+                path: url.path,
+                reason: "tensor data ends at byte \(declared) of the data section, "
+                    + "but the file holds only 8 data bytes"))
+        let modelError = #expect(throws: WeightFileError.self) { try AuraFaceModel(contentsOf: url) }
+        #expect(modelError == error)
+    }
+
+    @Test func diskAndMemoryLoadsMatch() throws {
+        let architecture = SyntheticWeights.tinyArchitecture
+        let file = try SyntheticWeights.file(architecture, seed: 5)
+        let folder = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("w.safetensors")
+        try writeFileAtomically(file.bytes, to: url)
+
+        var random = SeededRandom(seed: 78)
+        let input = random.floats(2 * 3 * architecture.inputSize * architecture.inputSize)
+        let fromDisk = try AuraFaceModel(contentsOf: url).rawEmbeddings(normalizedInput: input, batchSize: 2)
+        let fromMemory = try AuraFaceModel(safeTensors: file).rawEmbeddings(normalizedInput: input, batchSize: 2)
+        #expect(fromDisk == fromMemory)
+    }
+
+    @Test func nonFiniteWeightOnDiskIsRejected() throws {
+        let file = try SyntheticWeights.file(SyntheticWeights.tinyArchitecture, editTensors: { tensors in
+            let index = tensors.firstIndex { $0.name == "layer2.1.conv1.weight" }!
+            tensors[index].values[5] = -.infinity
+        })
+        let folder = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("w.safetensors")
+        try writeFileAtomically(file.bytes, to: url)
+
+        #expect(throws: WeightFileError.nonFiniteValues(path: url.path, tensor: "layer2.1.conv1.weight", count: 1)) {
+            try AuraFaceModel(contentsOf: url)
+        }
+    }
+
     // MARK: .npy and pickle
 
     @Test func npyCutAtEveryLengthIsRejected() throws {

@@ -25,58 +25,48 @@ public struct SafeTensorsEntry: Sendable, Equatable {
     public var elementCount: Int { shape.reduce(1, *) }
 }
 
-/// A parsed safetensors file: its header entries, its metadata and its bytes.
-///
-/// The whole file is read into memory once, and opening it costs that read plus the JSON
-/// header parse. `floats(for:)` copies a tensor's values out of the buffer.
-public struct SafeTensorsFile: Sendable {
-    /// The largest header this reader accepts. A real IResNet-100 header is about 40 KB.
-    public static let maxHeaderBytes = 100 * 1024 * 1024
-
+/// A parsed and validated safetensors header: the tensors' entries and the metadata.
+struct SafeTensorsHeader: Sendable {
     /// Entries in file order (sorted by data offset).
-    public let entries: [SafeTensorsEntry]
+    let entries: [SafeTensorsEntry]
     /// The `__metadata__` object, or empty when the file has none.
-    public let metadata: [String: String]
-    /// The file's bytes: header and data.
-    public let bytes: [UInt8]
-    /// The offset in `bytes` of the data section's first byte.
-    public let dataStart: Int
-    /// The file the bytes came from, for error messages.
-    public let path: String
-
+    let metadata: [String: String]
+    /// The file offset of the data section's first byte.
+    let dataStart: Int
     private let indexByName: [String: Int]
 
-    /// Reads and validates a safetensors file.
+    /// Parses the header of a file of `fileSize` bytes and checks that its tensors cover the
+    /// data section exactly. `path` names the file in errors.
     ///
-    /// - Throws: `WeightFileError` when the file cannot be read, the header is not valid JSON
-    ///   of the expected form, or any tensor's dtype, shape and byte range disagree.
-    public init(contentsOf url: URL) throws(WeightFileError) {
-        try self.init(bytes: readWholeFile(path: url.path), path: url.path)
-    }
-
-    /// Parses a safetensors file held in memory. `path` names it in error messages.
-    public init(bytes: [UInt8], path: String) throws(WeightFileError) {
+    /// `read` returns the file's bytes in a range. It is called twice, for the 8-byte header
+    /// length and then for the header, each time after the range was checked against
+    /// `fileSize` and the header size limit, and never for a tensor's data.
+    init(
+        fileSize: Int, path: String, read: (Range<Int>) throws(WeightFileError) -> ArraySlice<UInt8>
+    ) throws(WeightFileError) {
         func invalid(_ reason: String) -> WeightFileError {
             .invalidSafeTensors(path: path, reason: reason)
         }
-        guard bytes.count >= 8 else {
-            throw invalid("expected at least 8 bytes for the header length, found \(bytes.count)")
+        guard fileSize >= 8 else {
+            throw invalid("expected at least 8 bytes for the header length, found \(fileSize)")
         }
         var headerLength: UInt64 = 0
-        for i in 0..<8 {
-            headerLength |= UInt64(bytes[i]) << (8 * UInt64(i))
+        for (i, byte) in try read(0..<8).enumerated() {
+            headerLength |= UInt64(byte) << (8 * UInt64(i))
         }
-        guard headerLength <= UInt64(Self.maxHeaderBytes) else {
-            throw invalid("header length \(headerLength) exceeds the limit of \(Self.maxHeaderBytes) bytes")
-        }
-        guard headerLength <= UInt64(bytes.count - 8) else {
+        guard headerLength <= UInt64(SafeTensorsFile.maxHeaderBytes) else {
             throw invalid(
-                "header length \(headerLength) runs past the end of the file (\(bytes.count) bytes)")
+                "header length \(headerLength) exceeds the limit of \(SafeTensorsFile.maxHeaderBytes) bytes")
+        }
+        guard headerLength <= UInt64(fileSize - 8) else {
+            throw invalid(
+                "header length \(headerLength) runs past the end of the file (\(fileSize) bytes)")
         }
         let dataStart = 8 + Int(headerLength)
+        let headerBytes = Data(try read(8..<dataStart))
         let json: Any
         do {
-            json = try JSONSerialization.jsonObject(with: Data(bytes[8..<dataStart]))
+            json = try JSONSerialization.jsonObject(with: headerBytes)
         } catch {
             throw invalid("header is not valid JSON")
         }
@@ -108,7 +98,7 @@ public struct SafeTensorsFile: Sendable {
             ($0.dataRange.lowerBound, $0.dataRange.upperBound, $0.name)
                 < ($1.dataRange.lowerBound, $1.dataRange.upperBound, $1.name)
         }
-        let dataLength = bytes.count - dataStart
+        let dataLength = fileSize - dataStart
         var expectedOffset = 0
         for entry in entries {
             if entry.dataRange.lowerBound < expectedOffset {
@@ -133,9 +123,7 @@ public struct SafeTensorsFile: Sendable {
 
         self.entries = entries
         self.metadata = metadata
-        self.bytes = bytes
         self.dataStart = dataStart
-        self.path = path
         self.indexByName = Dictionary(
             uniqueKeysWithValues: entries.enumerated().map { ($1.name, $0) })
     }
@@ -188,8 +176,51 @@ public struct SafeTensorsFile: Sendable {
     }
 
     /// Returns the entry named `name`, or nil.
-    public func entry(named name: String) -> SafeTensorsEntry? {
+    func entry(named name: String) -> SafeTensorsEntry? {
         indexByName[name].map { entries[$0] }
+    }
+}
+
+/// A parsed safetensors file held in memory: its header entries, its metadata and its bytes.
+///
+/// The whole file is read into memory once, and opening it costs that read plus the JSON
+/// header parse. `floats(for:)` copies a tensor's values out of the buffer.
+/// `AuraFaceModel(contentsOf:)` does not use this type: to keep its peak memory low, it reads
+/// the header alone and then one tensor at a time.
+public struct SafeTensorsFile: Sendable {
+    /// The largest header this reader accepts. A real IResNet-100 header is about 40 KB.
+    public static let maxHeaderBytes = 100 * 1024 * 1024
+
+    let header: SafeTensorsHeader
+    /// Entries in file order (sorted by data offset).
+    public var entries: [SafeTensorsEntry] { header.entries }
+    /// The `__metadata__` object, or empty when the file has none.
+    public var metadata: [String: String] { header.metadata }
+    /// The file's bytes: header and data.
+    public let bytes: [UInt8]
+    /// The offset in `bytes` of the data section's first byte.
+    public var dataStart: Int { header.dataStart }
+    /// The file the bytes came from, for error messages.
+    public let path: String
+
+    /// Reads and validates a safetensors file.
+    ///
+    /// - Throws: `WeightFileError` when the file cannot be read, the header is not valid JSON
+    ///   of the expected form, or any tensor's dtype, shape and byte range disagree.
+    public init(contentsOf url: URL) throws(WeightFileError) {
+        try self.init(bytes: readWholeFile(path: url.path), path: url.path)
+    }
+
+    /// Parses a safetensors file held in memory. `path` names it in error messages.
+    public init(bytes: [UInt8], path: String) throws(WeightFileError) {
+        header = try SafeTensorsHeader(fileSize: bytes.count, path: path) { range in bytes[range] }
+        self.bytes = bytes
+        self.path = path
+    }
+
+    /// Returns the entry named `name`, or nil.
+    public func entry(named name: String) -> SafeTensorsEntry? {
+        header.entry(named: name)
     }
 
     /// Copies a tensor's elements out as `Float`s (the file is little-endian, as is every
@@ -204,6 +235,157 @@ public struct SafeTensorsFile: Sendable {
             count = entry.elementCount
         }
     }
+}
+
+/// A safetensors file on disk whose header has been parsed and checked, and whose tensors are
+/// read one at a time with pread, so the data section is never held in memory as a whole.
+///
+/// The file is read, never mapped: a mapped file truncated by another process would kill
+/// this one with SIGBUS. The descriptor stays open only inside `withOpened(path:_:)`.
+struct SafeTensorsFileReader {
+    let header: SafeTensorsHeader
+    let path: String
+    private let descriptor: Int32
+    private let scratch = ScratchBuffer()
+
+    /// Opens the file at `path`, parses and checks its header against the file's size from
+    /// fstat (reading only the header's bytes), calls `body`, and closes the file.
+    ///
+    /// - Throws: `WeightFileError.unreadable` when the file cannot be opened or read or is not
+    ///   a regular file, `.invalidSafeTensors` as `SafeTensorsFile(bytes:path:)` does, and
+    ///   whatever `body` throws.
+    static func withOpened<R>(
+        path: String, _ body: (SafeTensorsFileReader) throws(WeightFileError) -> R
+    ) throws(WeightFileError) -> R {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw .unreadable(path: path, reason: "open failed: \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            throw .unreadable(path: path, reason: "fstat failed: \(String(cString: strerror(errno)))")
+        }
+        guard (status.st_mode & S_IFMT) == S_IFREG else {
+            throw .unreadable(path: path, reason: "not a regular file")
+        }
+        let header = try SafeTensorsHeader(fileSize: Int(status.st_size), path: path) {
+            range throws(WeightFileError) in
+            var (byteCount, readError) = (0, Int32(0))
+            let bytes = [UInt8](unsafeUninitializedCapacity: range.count) { buffer, count in
+                (byteCount, readError) = readFully(
+                    descriptor, into: UnsafeMutableRawBufferPointer(buffer), at: range.lowerBound)
+                count = byteCount
+            }
+            guard byteCount == range.count else {
+                throw readFailure(path: path, what: "the header", range: range, found: byteCount, error: readError)
+            }
+            return bytes[...]
+        }
+        return try body(SafeTensorsFileReader(header: header, path: path, descriptor: descriptor))
+    }
+
+    /// Reads a tensor's elements as `Float`s (the file is little-endian, as is every platform
+    /// this library builds on).
+    ///
+    /// - Throws: `WeightFileError.unreadable` when the read fails or the file has become
+    ///   shorter than its header says since it was opened.
+    func floats(for entry: SafeTensorsEntry) throws(WeightFileError) -> [Float] {
+        var failure: WeightFileError?
+        let values = [Float](unsafeUninitializedCapacity: entry.elementCount) { buffer, count in
+            failure = read(entry, into: UnsafeMutableRawBufferPointer(buffer))
+            count = failure == nil ? entry.elementCount : 0
+        }
+        if let failure {
+            throw failure
+        }
+        return values
+    }
+
+    /// Reads a tensor into a scratch buffer that this reader reuses for every call, and calls
+    /// `body` with its elements, which are valid only during the call. Reusing one buffer
+    /// keeps the freed buffers of the many tensors read during a load from staying in the
+    /// heap as resident memory.
+    ///
+    /// - Throws: what `floats(for:)` throws.
+    func withFloats<R>(
+        of entry: SafeTensorsEntry, _ body: (UnsafeBufferPointer<Float>) -> R
+    ) throws(WeightFileError) -> R {
+        let bytes = scratch.reserve(byteCount: entry.dataRange.count)
+        if let failure = read(entry, into: bytes) {
+            throw failure
+        }
+        let floats = bytes.bindMemory(to: Float.self)
+        return body(UnsafeBufferPointer(floats))
+    }
+
+    /// Reads a tensor's bytes into `buffer`, which has room for exactly that many, and returns
+    /// the error of a failed or short read.
+    private func read(_ entry: SafeTensorsEntry, into buffer: UnsafeMutableRawBufferPointer) -> WeightFileError? {
+        let start = header.dataStart + entry.dataRange.lowerBound
+        let (byteCount, readError) = readFully(descriptor, into: buffer, at: start)
+        guard byteCount == entry.dataRange.count else {
+            return readFailure(
+                path: path, what: "tensor '\(entry.name)'", range: start..<(start + entry.dataRange.count),
+                found: byteCount, error: readError)
+        }
+        return nil
+    }
+}
+
+/// A byte buffer that grows to the largest size requested and is freed with its owner.
+private final class ScratchBuffer {
+    private var storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+
+    /// Returns the first `byteCount` bytes of the buffer, reallocating it when it is smaller.
+    /// Earlier contents are not kept.
+    func reserve(byteCount: Int) -> UnsafeMutableRawBufferPointer {
+        if storage.count < byteCount {
+            storage.deallocate()
+            storage = .allocate(byteCount: byteCount, alignment: MemoryLayout<Float>.alignment)
+        }
+        return UnsafeMutableRawBufferPointer(rebasing: storage[0..<byteCount])
+    }
+
+    deinit {
+        storage.deallocate()
+    }
+}
+
+/// Returns the error for a read of `range` that failed with `error` (an errno value), or that
+/// ended early after `found` bytes when `error` is 0.
+private func readFailure(
+    path: String, what: String, range: Range<Int>, found: Int, error: Int32
+) -> WeightFileError {
+    if error != 0 {
+        return .unreadable(path: path, reason: "reading \(what) failed: \(String(cString: strerror(error)))")
+    }
+    return .unreadable(
+        path: path,
+        reason: "\(what) needs bytes \(range.lowerBound)..<\(range.upperBound), but the file ends at byte "
+            + "\(range.lowerBound + found): it shrank after it was opened")
+}
+
+/// Reads `buffer.count` bytes at `offset` with pread, retrying after signals and short reads.
+/// Returns the bytes read (fewer at the end of the file) and 0, or the errno of a failed read.
+private func readFully(
+    _ descriptor: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int
+) -> (count: Int, error: Int32) {
+    var total = 0
+    while total < buffer.count {
+        let count = pread(descriptor, buffer.baseAddress! + total, buffer.count - total, off_t(offset + total))
+        if count < 0 && errno == EINTR {
+            continue
+        }
+        if count < 0 {
+            return (total, errno)
+        }
+        if count == 0 {
+            break
+        }
+        total += count
+    }
+    return (total, 0)
 }
 
 /// Reads a file straight into a byte array with POSIX read, one pass. Reading through `Data`
