@@ -5,11 +5,12 @@ import Foundation
 /// The model is immutable after loading, so one instance may serve several threads at once:
 /// each call allocates its own activation buffers.
 ///
-/// Each model has its own thread budget, `threadCount`: one forward pass runs on at most that
-/// many threads at once, splitting independent work (whole Winograd GEMMs, blocks of the other
-/// GEMMs, channel ranges of the transforms) over them. OpenBLAS runs single-threaded inside each
-/// piece, so loading a second model adds no threads. The split is a fixed function of the layer
-/// shapes, so an embedding is the same bits with any `threadCount`, alone or within any batch.
+/// Each model has its own thread budget, `threadCount`. One forward pass runs on at most that
+/// many threads at once and splits independent work over them: whole images when the batch
+/// has enough, otherwise whole Winograd GEMMs, blocks of the other GEMMs and channel ranges of
+/// the transforms. OpenBLAS runs single-threaded inside each piece, so loading a second model
+/// adds no threads. No piece's result depends on where a split falls, so an embedding is the
+/// same bits with any `threadCount`, alone or within any batch.
 ///
 /// ```swift
 /// let model = try AuraFaceModel(contentsOf: URL(fileURLWithPath: "auraface.safetensors"))
@@ -19,7 +20,7 @@ import Foundation
 public final class AuraFaceModel: Sendable {
     /// The weight file's description of the network and its input.
     public let metadata: WeightFileMetadata
-    /// The most threads one forward pass of this model runs on at once.
+    /// The maximum number of threads one forward pass of this model runs on at once.
     public let threadCount: Int
     private let network: IResNet
 
