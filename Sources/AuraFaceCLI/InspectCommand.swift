@@ -19,7 +19,8 @@ enum InspectCommand {
             count 0). A batch norm that the exporter folded into the layer before it is marked \
             so. Full AuraFace (iresnet100) has about 65.2M parameters and 24.2 GFLOPs per face. \
             When the file's metadata records tensor_sha256, every tensor is hashed and checked \
-            against it; a mismatch is listed and the exit status is 1. --tensors adds each \
+            against it; a mismatch is listed and the exit status is 1, as it is when tensors are \
+            missing, unexpected or of the wrong shape. --tensors adds each \
             stored tensor's min, max, mean, standard deviation, zero count and NaN and \
             infinity counts (min, max, mean and std over the finite values only). The file is \
             read without loading the model, so a file the loader rejects, such as one with NaN \
@@ -83,8 +84,11 @@ enum InspectCommand {
             unexpected = stored.map(\.name).filter { !expectedNames.contains($0) }
         }
 
+        /// True when the tensors are exactly those the architecture needs, with their shapes.
+        var passed: Bool { missing.isEmpty && unexpected.isEmpty && wrongShape.isEmpty }
+
         var summary: String {
-            if missing.isEmpty && unexpected.isEmpty && wrongShape.isEmpty {
+            if passed {
                 return "all \(expected) tensors the architecture needs are present with the expected shapes"
             }
             var parts: [String] = []
@@ -148,6 +152,11 @@ enum InspectCommand {
         if case let .mismatched(_, mismatches) = report.hashCheck {
             throw CommandFailure(
                 "\(mismatches.count) tensors do not match the tensor_sha256 metadata (first: \(mismatches[0]))")
+        }
+        // The report is printed first either way; a file the library would not load must not
+        // pass for a good one in a script that checks only the exit status.
+        if !report.tensorCheck.passed {
+            throw CommandFailure("the tensors do not match the architecture: \(report.tensorCheck.summary)")
         }
     }
 

@@ -376,7 +376,8 @@ struct CommandLineTests {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         // Metadata alone: inspect reads no weights, so the full-size network's counts need no
-        // 261 MB file. The tensor check reports every tensor as missing.
+        // 261 MB file. The tensor check reports every tensor as missing, so the report is
+        // printed in full and the exit status is 1.
         var metadata = WeightFileMetadata(architecture: .r100)
         metadata.foldedBatchNorms = IResNetArchitecture.r100.batchNorms.filter { $0.follows != nil && $0.name != "features" }.map(\.name)
         var writer = SafeTensorsWriter()
@@ -387,7 +388,8 @@ struct CommandLineTests {
         let text = runCommandLine(["inspect", url.path])
         let json = runCommandLine(["inspect", "--json", url.path])
 
-        #expect(text.status == 0, "\(text.error)")
+        #expect(text.status == 1)
+        #expect(text.error.contains("the tensors do not match the architecture: "), "\(text.error)")
         #expect(text.output.contains("(65.2M), "), "\(text.output.suffix(2000))")
         #expect(text.output.contains("(24.2 GFLOPs) per face"))
         #expect(text.output.contains("  stage depths        [3, 13, 30, 3]"))
@@ -398,7 +400,7 @@ struct CommandLineTests {
         #expect(text.output.contains("\nBLAS:\n"))
         #expect(text.output.contains("  layer3.29.conv2 "))
 
-        #expect(json.status == 0)
+        #expect(json.status == 1)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any])
         let layers = try #require(object["layers"] as? [[String: Any]])
         let totalParameters = try #require(object["total_parameters"] as? Int)
