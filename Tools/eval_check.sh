@@ -20,6 +20,7 @@ while [[ $# -gt 0 ]]; do
     --format) format=$2; shift 2 ;;
     --pairs) pairs=$2; shift 2 ;;
     -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+    -*) echo "eval_check: error: unknown option '$1' (run with --help)" >&2; exit 2 ;;
     *) work=$1; shift ;;
     esac
 done

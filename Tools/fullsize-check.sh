@@ -8,6 +8,10 @@
 # Usage: Tools/fullsize-check.sh [WORK_DIR]   (default: a temporary folder, removed at exit)
 set -euo pipefail
 
+case "${1:-}" in
+    -h | --help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "fullsize-check: error: unknown option '$1' (run with --help)" >&2; exit 2 ;;
+esac
 repo=$(cd "$(dirname "$0")/.." && pwd)
 if [[ $# -ge 1 ]]; then
     work=$1

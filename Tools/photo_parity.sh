@@ -17,6 +17,10 @@ if [[ ${1:-} == --full ]]; then
     full=true
     shift
 fi
+case "${1:-}" in
+    -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "photo_parity: error: unknown option '$1' (run with --help)" >&2; exit 2 ;;
+esac
 if [[ $# -ge 1 ]]; then
     work=$1
     mkdir -p "$work"

@@ -11,6 +11,16 @@
 # the synthetic model and prints a warning, because its embeddings recognise no one.
 set -euo pipefail
 
+case "${1:-}" in
+    -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --synthetic | "") ;;
+    -*) echo "quickstart: error: unknown option '$1' (run with --help)" >&2; exit 2 ;;
+esac
+if [[ $# -gt 1 ]]; then
+    echo "quickstart: error: expected at most one argument, found $#" >&2
+    exit 2
+fi
+
 repo=$(cd "$(dirname "$0")/.." && pwd)
 weights="$repo/Weights"
 face="$repo/Tests/Fixtures/faces/astronaut_aligned_112.png"

@@ -9,6 +9,10 @@
 #   Make a full-width r100 with: "$(Tools/setup-venv.sh --print-python)" Tools/make_test_graphs.py full-r100 r100.onnx
 set -euo pipefail
 
+case "${1:-}" in
+    -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "trace_compare: error: unknown option '$1' (run with --help)" >&2; exit 2 ;;
+esac
 if [[ $# -lt 1 ]]; then
     echo "usage: $0 MODEL.onnx [WORK_DIR] [TOLERANCE]" >&2
     exit 2
