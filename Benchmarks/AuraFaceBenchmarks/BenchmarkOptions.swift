@@ -25,6 +25,12 @@ struct BenchmarkOptions {
     /// The method the engine uses for its 3x3 stride-1 convolutions.
     var convolution = ConvolutionAlgorithm.winograd
 
+    /// The largest batch size accepted. A batch of 1024 full-size faces needs about 150 MB of
+    /// input and a few GB of activations; larger values only fail to allocate.
+    static let maxBatchSize = 1024
+    /// The largest thread count accepted, the same limit as the `auraface` CLI's `--threads`.
+    static let maxThreads = 1024
+
     static let usage = """
         usage: auraface-bench --model FILE.safetensors [options]
 
@@ -33,8 +39,9 @@ struct BenchmarkOptions {
 
         options:
           --model FILE          the weight file written by `auraface convert` (required)
-          --batch-sizes LIST    comma-separated batch sizes (default 1,8)
-          --threads LIST        comma-separated model thread counts (default 1,2)
+          --batch-sizes LIST    comma-separated batch sizes, each 1 to 1024 (default 1,8)
+          --threads LIST        comma-separated model thread counts, each 1 to 1024
+                                (default 1,2)
           --runs N              timed forward passes per configuration (default 10)
           --warmup N            untimed forward passes before them (default 2)
           --load-runs N         timed loads of the weight file (default 3)
@@ -71,9 +78,11 @@ struct BenchmarkOptions {
             case "--model":
                 options.modelPath = try value(for: argument)
             case "--batch-sizes":
-                options.batchSizes = try positiveIntegers(try value(for: argument), option: argument)
+                options.batchSizes = try positiveIntegers(
+                    try value(for: argument), option: argument, maximum: maxBatchSize)
             case "--threads":
-                options.threadCounts = try positiveIntegers(try value(for: argument), option: argument)
+                options.threadCounts = try positiveIntegers(
+                    try value(for: argument), option: argument, maximum: maxThreads)
             case "--runs":
                 options.runs = try positiveInteger(try value(for: argument), option: argument)
             case "--warmup":
@@ -122,11 +131,17 @@ struct BenchmarkOptions {
         try integer(text, option: option, minimum: 1)
     }
 
-    private static func positiveIntegers(_ text: String, option: String) throws(UsageError) -> [Int] {
+    private static func positiveIntegers(
+        _ text: String, option: String, maximum: Int
+    ) throws(UsageError) -> [Int] {
         let parts = text.split(separator: ",", omittingEmptySubsequences: false)
         var values: [Int] = []
         for part in parts {
-            values.append(try positiveInteger(String(part), option: option))
+            let value = try positiveInteger(String(part), option: option)
+            guard value <= maximum else {
+                throw UsageError("invalid value '\(part)' for \(option), expected an integer from 1 to \(maximum)")
+            }
+            values.append(value)
         }
         return values
     }

@@ -235,7 +235,9 @@ func run(_ options: BenchmarkOptions) throws {
     if let jsonPath = options.jsonPath {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(report).write(to: URL(fileURLWithPath: jsonPath), options: .atomic)
+        // writeFileAtomically, unlike Data.write(options: .atomic), never renames over a
+        // device, FIFO or folder given as the output path.
+        try writeFileAtomically([UInt8](encoder.encode(report)), to: URL(fileURLWithPath: jsonPath))
     }
 }
 

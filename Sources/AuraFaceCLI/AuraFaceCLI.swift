@@ -5,13 +5,16 @@ import Foundation
 
 /// The output streams of a command: results go to standard output, diagnostics to standard
 /// error.
+///
+/// A failed write to standard output throws and ends the command with exit status 1, since its
+/// result is lost. A failed write to standard error is dropped: there is nowhere left to report it.
 public struct Console {
-    public var writeOutput: (String) -> Void
+    public var writeOutput: (String) throws -> Void
     public var writeError: (String) -> Void
     /// True when standard error is a terminal, where progress bars are drawn.
     public var errorIsTerminal = false
 
-    public init(writeOutput: @escaping (String) -> Void, writeError: @escaping (String) -> Void) {
+    public init(writeOutput: @escaping (String) throws -> Void, writeError: @escaping (String) -> Void) {
         self.writeOutput = writeOutput
         self.writeError = writeError
     }
@@ -20,15 +23,21 @@ public struct Console {
     /// unbuffered.
     public static func standardStreams() -> Console {
         var console = Console(
-            writeOutput: { FileHandle.standardOutput.write(Data($0.utf8)) },
-            writeError: { FileHandle.standardError.write(Data($0.utf8)) })
+            writeOutput: { text in
+                do {
+                    try FileHandle.standardOutput.write(contentsOf: Data(text.utf8))
+                } catch {
+                    throw StandardOutputError(underlying: error)
+                }
+            },
+            writeError: { try? FileHandle.standardError.write(contentsOf: Data($0.utf8)) })
         console.errorIsTerminal = isatty(STDERR_FILENO) != 0
         return console
     }
 
     /// Writes a line to standard output.
-    func print(_ line: String) {
-        writeOutput(line + "\n")
+    func print(_ line: String) throws {
+        try writeOutput(line + "\n")
     }
 
     /// Writes a progress or detail line to standard error, prefixed with the program name.
@@ -52,6 +61,16 @@ struct CommandFailure: Error, CustomStringConvertible {
 
     init(_ description: String) {
         self.description = description
+    }
+}
+
+/// A failed write to standard output, such as a full disk behind a redirection or a closed
+/// descriptor.
+struct StandardOutputError: Error, CustomStringConvertible {
+    var underlying: any Error
+
+    var description: String {
+        "failed to write to standard output: \(describeFileError(underlying))"
     }
 }
 
@@ -97,16 +116,13 @@ public enum AuraFaceCommandLine {
                         UsageError("unknown command '\(arguments[1])', expected one of \(known)"),
                         console: console)
                 }
-                console.writeOutput(command.spec.helpText())
-                return ExitStatus.success
+                return writeHelp(command.spec.helpText(), console: console)
             }
-            console.writeOutput(topLevelHelp())
-            return ExitStatus.success
+            return writeHelp(topLevelHelp(), console: console)
         case "--version":
-            console.print(
+            return writeHelp(
                 "auraface \(version) (weight format \(WeightFileMetadata.formatName) "
-                    + "version \(WeightFileMetadata.formatVersion))")
-            return ExitStatus.success
+                    + "version \(WeightFileMetadata.formatVersion))\n", console: console)
         default:
             break
         }
@@ -123,8 +139,7 @@ public enum AuraFaceCommandLine {
             return usageError(error, console: console)
         }
         if parsed.helpRequested {
-            console.writeOutput(command.spec.helpText())
-            return ExitStatus.success
+            return writeHelp(command.spec.helpText(), console: console)
         }
         do {
             try command.run(parsed, console)
@@ -133,6 +148,17 @@ public enum AuraFaceCommandLine {
             return usageError(error, console: console)
         } catch let exit as CommandExit {
             return exit.status
+        } catch {
+            console.writeError("auraface: error: \(oneLine(error))\n")
+            return ExitStatus.failure
+        }
+    }
+
+    /// Writes help or version text, failing with status 1 when standard output cannot take it.
+    private static func writeHelp(_ text: String, console: Console) -> Int32 {
+        do {
+            try console.writeOutput(text)
+            return ExitStatus.success
         } catch {
             console.writeError("auraface: error: \(oneLine(error))\n")
             return ExitStatus.failure

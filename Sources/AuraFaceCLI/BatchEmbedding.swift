@@ -29,11 +29,12 @@ enum BatchEmbedding {
         already in OUT. JSON lines and CSV rows are appended and flushed after each batch, and \
         a partly written last line is removed on restart. For .npy, rows go to \
         OUT.partial.jsonl during the run and OUT is written at the end. Resumed rows equal \
-        an uninterrupted run's bit for bit. OUT-without-extension.model.sha256 records the \
+        an uninterrupted run's bit for bit. OUT.model.sha256 (for faces.jsonl: \
+        faces.jsonl.model.sha256) records the \
         SHA-256 of the weight file, and a rerun with another weight file is rejected rather \
         than mixing two models' embeddings in OUT. Images that fail (unreadable, no landmarks and not \
         a crop, landmarks rejected by the aligner) are written as {"file", "error"} lines to \
-        OUT-without-extension.errors.jsonl, which each run rewrites, and are retried by the \
+        OUT.errors.jsonl, which each run rewrites, and are retried by the \
         next run. The command then exits with status 1.
         """
 
@@ -65,8 +66,13 @@ enum BatchEmbedding {
         guard let outputPath = arguments.value("output") else {
             throw UsageError("embedding many images requires --output OUT.{jsonl,csv,npy}")
         }
+        try OutputPath.rejectStandardOutput(outputPath, option: "--output")
+        if let saveDirectory = arguments.value("save-aligned") {
+            try OutputPath.rejectStandardOutput(saveDirectory, option: "--save-aligned")
+        }
         let outputURL = URL(fileURLWithPath: outputPath)
         let format = try outputFormat(arguments, outputURL: outputURL)
+        try OutputPath.checkFileDestination(outputURL, option: "--output")
         let sources = ["images", "list"].filter { arguments.value($0) != nil }
         if sources.count + (arguments.positionals.isEmpty ? 0 : 1) > 1 {
             throw UsageError("--images DIR, --list FILE and IMAGE arguments cannot be combined; give one of them")
@@ -97,10 +103,16 @@ enum BatchEmbedding {
             }
         }
 
+        if let saveDirectory = arguments.value("save-aligned") {
+            try OutputPath.prepareFolder(URL(fileURLWithPath: saveDirectory), option: "--save-aligned")
+        }
+
         let model = try loadModel(at: modelURL, threads: threads, verbose: verbose, console: console)
-        try checkModelStamp(outputURL: outputURL, format: format, modelURL: modelURL)
+        // Nothing is written until the stamp matches and the existing output proved to be ours.
+        let digest = try checkModelStamp(outputURL: outputURL, format: format, modelURL: modelURL)
         let output = try ResumableOutput(
             url: outputURL, format: format, embeddingSize: model.architecture.embeddingSize)
+        try recordModelStamp(digest, outputURL: outputURL)
         let pending = jobs.filter { !output.finishedFiles.contains($0.file) }
         if verbose, output.resumedRowCount > 0 {
             console.note(
@@ -195,20 +207,26 @@ enum BatchEmbedding {
         return format
     }
 
+    /// The failure log, named from the whole output file name (`faces.jsonl.errors.jsonl`) so
+    /// that outputs sharing a stem, such as faces.jsonl and faces.csv, keep separate logs.
     static func errorsURL(for outputURL: URL) -> URL {
-        outputURL.deletingPathExtension().appendingPathExtension("errors.jsonl")
+        URL(fileURLWithPath: outputURL.path + ".errors.jsonl")
     }
 
+    /// The weight file digest of an output, named from the whole output file name
+    /// (`faces.jsonl.model.sha256`) for the same reason as `errorsURL(for:)`.
     static func modelStampURL(for outputURL: URL) -> URL {
-        outputURL.deletingPathExtension().appendingPathExtension("model.sha256")
+        URL(fileURLWithPath: outputURL.path + ".model.sha256")
     }
 
     /// Rejects resuming an output whose rows came from another weight file, since skipping
-    /// those images would mix two models' embeddings in one output, and records the weight
-    /// file's SHA-256 for a new output.
+    /// those images would mix two models' embeddings in one output. Writes nothing.
     ///
+    /// - Returns: the SHA-256 of the weight file, for `recordModelStamp`.
     /// - Throws: `CommandFailure` naming both digests when they differ.
-    static func checkModelStamp(outputURL: URL, format: EmbeddingOutputFormat, modelURL: URL) throws {
+    static func checkModelStamp(
+        outputURL: URL, format: EmbeddingOutputFormat, modelURL: URL
+    ) throws -> String {
         let stampURL = modelStampURL(for: outputURL)
         let digest = try EvalCommand.fileDigest(modelURL)
         let fileManager = FileManager.default
@@ -223,11 +241,18 @@ enum BatchEmbedding {
                         + "\(recordedDigest) (recorded in '\(stampURL.path)'), but '\(modelURL.path)' "
                         + "has SHA-256 \(digest); remove the output or choose another --output")
             }
-            return
         }
-        try fileManager.createDirectory(
-            at: outputURL.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try (digest + "\n").write(to: stampURL, atomically: true, encoding: .utf8)
+        return digest
+    }
+
+    /// Records the weight file's SHA-256 next to the output, once the output is open.
+    static func recordModelStamp(_ digest: String, outputURL: URL) throws {
+        let stampURL = modelStampURL(for: outputURL)
+        do {
+            try writeFileAtomically(Array((digest + "\n").utf8), to: stampURL)
+        } catch {
+            throw CommandFailure("cannot write '\(stampURL.path)': \(describeFileError(error))")
+        }
     }
 
     /// Lists the images to embed, in a stable order, with the names the output uses.
@@ -237,11 +262,14 @@ enum BatchEmbedding {
         }
         if let listPath = arguments.value("list") {
             let listURL = URL(fileURLWithPath: listPath)
+            if let kind = OutputPath.nonRegularKind(listURL.path) {
+                throw CommandFailure("--list '\(listURL.path)' is \(kind), expected a text file of image paths")
+            }
             let text: String
             do {
                 text = try String(contentsOf: listURL, encoding: .utf8)
             } catch {
-                throw CommandFailure("cannot read image list '\(listURL.path)': \(error.localizedDescription)")
+                throw CommandFailure("cannot read image list '\(listURL.path)': \(describeFileError(error))")
             }
             let base = listURL.deletingLastPathComponent()
             return text.split(whereSeparator: \.isNewline)
@@ -320,7 +348,11 @@ struct FailureLog {
             guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
                 throw CommandFailure("cannot create error log '\(url.path)'")
             }
-            handle = try FileHandle(forWritingTo: url)
+            do {
+                handle = try FileHandle(forWritingTo: url)
+            } catch {
+                throw CommandFailure("cannot open error log '\(url.path)': \(describeFileError(error))")
+            }
         }
         let line = "{\"file\":\(JSONText.string(file)),\"error\":\(JSONText.string(message))}\n"
         try handle?.write(contentsOf: Data(line.utf8))

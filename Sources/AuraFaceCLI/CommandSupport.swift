@@ -140,3 +140,102 @@ enum JSONText {
         "[" + values.map(number).joined(separator: ",") + "]"
     }
 }
+
+/// Describes a Foundation file error by its POSIX reason ("No such file or directory") rather
+/// than Foundation's "Error Domain=NSCocoaErrorDomain Code=..." text.
+func describeFileError(_ error: any Error) -> String {
+    let nsError = error as NSError
+    guard nsError.domain == NSCocoaErrorDomain || nsError.domain == NSPOSIXErrorDomain else {
+        // A typed error of this project already states what failed.
+        return String(describing: error)
+    }
+    if nsError.domain == NSPOSIXErrorDomain {
+        return String(cString: strerror(Int32(nsError.code)))
+    }
+    if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError,
+        underlying.domain == NSPOSIXErrorDomain
+    {
+        return String(cString: strerror(Int32(underlying.code)))
+    }
+    if let cocoa = error as? CocoaError {
+        switch cocoa.code {
+        case .fileNoSuchFile, .fileReadNoSuchFile: return "No such file or directory"
+        case .fileWriteFileExists: return "a file with this name already exists"
+        case .fileReadNoPermission, .fileWriteNoPermission: return "permission denied"
+        case .fileWriteOutOfSpace: return "no space left on the device"
+        default: break
+        }
+    }
+    return nsError.localizedDescription
+}
+
+/// Checks on the paths that commands write to, made before any work so that a bad path fails
+/// the command quickly and leaves no partial output.
+enum OutputPath {
+    /// Describes what is at `path` when it exists and is not a regular file, or returns nil.
+    static func nonRegularKind(_ path: String) -> String? {
+        // stat follows symbolic links, so a link is judged by its target.
+        var status = stat()
+        guard stat(path, &status) == 0 else { return nil }
+        switch status.st_mode & S_IFMT {
+        case S_IFREG: return nil
+        case S_IFDIR: return "a folder"
+        case S_IFIFO: return "a FIFO"
+        case S_IFCHR, S_IFBLK: return "a device"
+        case S_IFSOCK: return "a socket"
+        default: return "not a regular file"
+        }
+    }
+
+    /// Rejects `-`, which some tools read as standard output, since `option` writes only to a
+    /// named file.
+    static func rejectStandardOutput(_ path: String, option: String) throws(UsageError) {
+        guard path != "-" else {
+            throw UsageError(
+                "\(option) '-': writing to standard output is not supported for \(option); "
+                    + "give a file path")
+        }
+    }
+
+    /// Checks that a file can be created at `url`: its folder exists, and nothing but a
+    /// regular file is already there.
+    ///
+    /// - Throws: `CommandFailure` naming the missing folder or what is at `url`.
+    static func checkFileDestination(_ url: URL, option: String) throws {
+        let folder = url.deletingLastPathComponent()
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory) else {
+            throw CommandFailure(
+                "the folder '\(folder.path)' of \(option) '\(url.path)' does not exist; create it first")
+        }
+        guard isDirectory.boolValue else {
+            throw CommandFailure(
+                "\(option) '\(url.path)': '\(folder.path)' is a file, expected a folder")
+        }
+        if let kind = nonRegularKind(url.path) {
+            throw CommandFailure(
+                "\(option) '\(url.path)' is \(kind), expected a regular file path to write")
+        }
+    }
+
+    /// Creates the folder `url` for `option` unless it exists, after checking that no file
+    /// is in its place.
+    ///
+    /// - Throws: `CommandFailure` when a file is at `url` or the folder cannot be created.
+    static func prepareFolder(_ url: URL, option: String) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else {
+                throw CommandFailure(
+                    "\(option) '\(url.path)' is an existing file, expected a folder to write into")
+            }
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch {
+            throw CommandFailure(
+                "cannot create the folder '\(url.path)' for \(option): \(describeFileError(error))")
+        }
+    }
+}

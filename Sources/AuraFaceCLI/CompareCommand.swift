@@ -32,6 +32,19 @@ enum CompareCommand {
         let threads = try CommonOptions.threadCount(arguments)
         let verbose = arguments.flag("verbose")
         let paths = arguments.positionals
+        // Bad landmarks are a usage error, reported before the model loads.
+        for option in ["landmarks-a", "landmarks-b"] {
+            if let text = arguments.value(option) {
+                _ = try PhotoAlignment.landmarks(text, option: option)
+            }
+        }
+        if let saveDirectory = arguments.value("save-aligned") {
+            guard arguments.value("landmarks-a") != nil || arguments.value("landmarks-b") != nil else {
+                throw UsageError("--save-aligned applies only with --landmarks-a or --landmarks-b")
+            }
+            try OutputPath.rejectStandardOutput(saveDirectory, option: "--save-aligned")
+            try OutputPath.prepareFolder(URL(fileURLWithPath: saveDirectory), option: "--save-aligned")
+        }
 
         let model = try loadModel(at: modelURL, threads: threads, verbose: verbose, console: console)
         let images = try loadFaces(paths, arguments: arguments, inputSize: model.architecture.inputSize)
@@ -43,7 +56,7 @@ enum CompareCommand {
         let b = try AuraFaceModel.l2Normalized(raw[1])
         let cosine = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
 
-        console.print(JSONText.number(Float(cosine)))
+        try console.print(JSONText.number(Float(cosine)))
         if verbose {
             for (path, vector) in zip(paths, raw) {
                 console.note("raw embedding norm of \(path): \(JSONText.number(l2Norm(vector)))")

@@ -67,7 +67,7 @@ enum DiffCommand {
         }
         let report = compare(files[0], files[1])
         for line in text(report, a: paths[0], b: paths[1], listAll: arguments.flag("all")) {
-            console.print(line)
+            try console.print(line)
         }
         if !report.identical {
             throw CommandExit(status: 1)

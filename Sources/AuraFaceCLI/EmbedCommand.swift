@@ -83,14 +83,22 @@ enum EmbedCommand {
             guard let outputPath = arguments.value("output") else {
                 throw UsageError("--tensor requires --output E.npy for the embeddings")
             }
+            try OutputPath.rejectStandardOutput(outputPath, option: "--output")
             let input = URL(fileURLWithPath: tensorPath)
             let output = URL(fileURLWithPath: outputPath)
+            guard output.pathExtension.lowercased() == "npy" else {
+                throw UsageError(
+                    "--output '\(outputPath)' with --tensor is written as .npy data, so it must "
+                        + "end in .npy, found "
+                        + (output.pathExtension.isEmpty ? "no extension" : "'.\(output.pathExtension)'"))
+            }
             // Writing over X.npy or the weights would destroy a file this command reads.
             for (option, url) in [("--tensor", input), ("--model", modelURL)]
             where isSameFile(url, output) {
                 throw UsageError(
                     "--output E.npy must differ from \(option) ('\(url.path)'), which it would overwrite")
             }
+            try OutputPath.checkFileDestination(output, option: "--output")
             try embedTensor(
                 input: input, output: output,
                 raw: arguments.flag("raw"), modelURL: modelURL, threads: threads,
@@ -119,7 +127,7 @@ enum EmbedCommand {
         try embedFaces(images, model: model, batchSize: batchSize) { first, embeddings in
             for (offset, raw) in embeddings.enumerated() {
                 let embedding = try AuraFaceModel.l2Normalized(raw)
-                console.print(
+                try console.print(
                     "{\"file\":\(JSONText.string(paths[first + offset])),"
                         + "\"embedding\":\(JSONText.array(embedding)),"
                         + "\"norm\":\(JSONText.number(l2Norm(raw)))}")

@@ -136,8 +136,6 @@ final class ResumableOutput {
             try loadFinishedMatrix()
         }
         if !fileManager.fileExists(atPath: appendURL.path) {
-            try fileManager.createDirectory(
-                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             var start = ""
             if format == .csv {
                 start = csvHeader + "\n"
@@ -151,8 +149,12 @@ final class ResumableOutput {
                 throw CommandFailure("cannot create output file '\(appendURL.path)'")
             }
         }
-        handle = try FileHandle(forWritingTo: appendURL)
-        try handle?.seekToEnd()
+        do {
+            handle = try FileHandle(forWritingTo: appendURL)
+            try handle?.seekToEnd()
+        } catch {
+            throw CommandFailure("cannot open output file '\(appendURL.path)': \(describeFileError(error))")
+        }
     }
 
     /// Appends one batch of rows and flushes it to disk.
@@ -199,22 +201,33 @@ final class ResumableOutput {
         "{\"file\":\(JSONText.string(file)),\"embedding\":\(JSONText.array(embedding))}"
     }
 
-    /// Reads the rows of an existing output or journal, after cutting off a partial last line.
+    /// Reads the rows of an existing output or journal. The whole file is validated as one this
+    /// command wrote before anything in it changes: only then is a partial last line, left by a
+    /// run killed mid-write, cut off.
     private func loadExistingRows() throws {
         let path = appendURL.path
-        var data = try Data(contentsOf: appendURL)
-        if let last = data.last, last != UInt8(ascii: "\n") {
-            let keep = data.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
-            let handle = try FileHandle(forWritingTo: appendURL)
-            try handle.truncate(atOffset: UInt64(keep))
-            try handle.close()
-            data = data.prefix(keep)
+        let data: Data
+        do {
+            data = try Data(contentsOf: appendURL)
+        } catch {
+            throw CommandFailure("cannot read existing output '\(path)': \(describeFileError(error))")
         }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw CommandFailure("existing output '\(path)' is not UTF-8 text; remove it or choose another --output")
+        let keep = data.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
+        guard let text = String(data: data.prefix(keep), encoding: .utf8),
+            Self.isUTF8AllowingCutSequence(data.suffix(from: keep))
+        else {
+            throw CommandFailure(
+                "existing output '\(path)' is not UTF-8 text, so it is not an output of "
+                    + "'auraface embed'; remove it or choose another --output")
         }
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
-        if format == .csv, let header = lines.first {
+        if format == .csv {
+            if data.isEmpty {
+                // An empty file has no row to keep; the header is written when it is opened.
+                try Data(csvHeader.utf8 + [UInt8(ascii: "\n")]).write(to: appendURL)
+                return
+            }
+            let header = lines.first ?? Substring(String(decoding: data.prefix(40), as: UTF8.self))
             guard header == csvHeader else {
                 throw CommandFailure(
                     "existing output '\(path)' starts with '\(header.prefix(40))', expected the "
@@ -222,8 +235,18 @@ final class ResumableOutput {
                         + "embeddings; remove it or choose another --output")
             }
             lines = lines.dropFirst()
+        } else if keep < data.count {
+            let partial = String(decoding: data.suffix(from: keep).prefix(8), as: UTF8.self)
+            let rowStart = "{\"file\":"
+            guard rowStart.hasPrefix(partial) || partial.hasPrefix(rowStart) else {
+                throw CommandFailure(
+                    "existing output '\(path)' ends with a line that does not start like a row "
+                        + "of 'auraface embed' ('\(partial)', expected '\(rowStart)...'); remove "
+                        + "it or choose another --output")
+            }
         }
         let firstLineNumber = format == .csv ? 2 : 1
+        var rows: [(file: String, embedding: [Float])] = []
         for (offset, line) in lines.enumerated() {
             let row = format == .csv ? parseCSVRow(line) : parseJSONRow(line)
             guard let row else {
@@ -232,12 +255,32 @@ final class ResumableOutput {
                         + "\(embeddingSize)-d embeddings written by 'auraface embed'; remove it or "
                         + "choose another --output")
             }
+            rows.append(row)
+        }
+
+        if keep < data.count {
+            let handle = try FileHandle(forWritingTo: appendURL)
+            try handle.truncate(atOffset: UInt64(keep))
+            try handle.close()
+        }
+        for row in rows {
             if format == .npy {
                 npyRows.append(row)
             }
             finishedFiles.insert(row.file)
         }
-        resumedRowCount = lines.count
+        resumedRowCount = rows.count
+    }
+
+    /// Returns true when `bytes` are UTF-8, except perhaps for a multi-byte character cut
+    /// off at the end by an interrupted write.
+    static func isUTF8AllowingCutSequence(_ bytes: Data) -> Bool {
+        for cut in 0...min(3, bytes.count) {
+            if String(data: bytes.dropLast(cut), encoding: .utf8) != nil {
+                return true
+            }
+        }
+        return false
     }
 
     /// Reads a finished .npy output with its file list, when the journal is gone.

@@ -62,6 +62,11 @@ enum EvalCommand {
         }
         let cacheDirectory = arguments.flag("no-cache") ? nil : cacheFolder(arguments.value("cache"))
         let rocDirectory = arguments.value("roc").map { URL(fileURLWithPath: $0) }
+        if let rocDirectory {
+            // Checked before the evaluation, which can take minutes, rather than after it.
+            try OutputPath.rejectStandardOutput(arguments.value("roc") ?? "", option: "--roc")
+            try OutputPath.prepareFolder(rocDirectory, option: "--roc")
+        }
         let showProgress = isatty(STDERR_FILENO) != 0
 
         let model = try loadModel(at: modelURL, threads: threads, verbose: verbose, console: console)
@@ -100,7 +105,7 @@ enum EvalCommand {
             rows.append(row(name: name, report: report))
             if let rocDirectory {
                 let rocURL = rocDirectory.appendingPathComponent("\(name)_roc.png")
-                try FileManager.default.createDirectory(at: rocDirectory, withIntermediateDirectories: true)
+                try OutputPath.prepareFolder(rocDirectory, option: "--roc")
                 let image = ROCPlot.image(
                     falsePositiveRates: report.result.falsePositiveRates,
                     truePositiveRates: report.result.truePositiveRates)
@@ -111,7 +116,7 @@ enum EvalCommand {
             }
         }
         for line in table(rows) {
-            console.print(line)
+            try console.print(line)
         }
     }
 

@@ -145,9 +145,9 @@ enum InspectCommand {
         }
 
         if arguments.flag("json") {
-            console.writeOutput(jsonReport(report))
+            try console.writeOutput(jsonReport(report))
         } else {
-            console.writeOutput(textReport(report))
+            try console.writeOutput(textReport(report))
         }
         if case let .mismatched(_, mismatches) = report.hashCheck {
             throw CommandFailure(

@@ -13,9 +13,14 @@ enum PhotoAlignment {
     static func landmarks(_ text: String, option: String) throws(UsageError) -> FaceLandmarks {
         let fields = text.split(separator: ",", omittingEmptySubsequences: false)
         let values = fields.compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
-        guard fields.count == 10, values.count == 10, values.allSatisfy(\.isFinite) else {
+        guard fields.count == 10, values.count == 10 else {
             throw UsageError(
                 "--\(option) expects 10 comma-separated numbers x1,y1,...,x5,y5, found '\(text)'")
+        }
+        if let index = values.firstIndex(where: { !$0.isFinite }) {
+            throw UsageError(
+                "--\(option) value \(index + 1) is '\(fields[index].trimmingCharacters(in: .whitespaces))', "
+                    + "expected a finite number of photo pixels")
         }
         do {
             return try FaceLandmarks(flat: values)
@@ -39,7 +44,7 @@ enum PhotoAlignment {
         }
         if let saveDirectory {
             let directory = URL(fileURLWithPath: saveDirectory)
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try OutputPath.prepareFolder(directory, option: "--save-aligned")
             let name = url.deletingPathExtension().lastPathComponent + "_aligned.png"
             try PNGImage.write(face.image, to: directory.appendingPathComponent(name))
         }
@@ -75,6 +80,10 @@ extension EmbedCommand {
         }
         let landmarks = try PhotoAlignment.landmarks(landmarksText, option: "landmarks")
         let verbose = arguments.flag("verbose")
+        if let saveDirectory = arguments.value("save-aligned") {
+            try OutputPath.rejectStandardOutput(saveDirectory, option: "--save-aligned")
+            try OutputPath.prepareFolder(URL(fileURLWithPath: saveDirectory), option: "--save-aligned")
+        }
         let model = try loadModel(at: modelURL, threads: threads, verbose: verbose, console: console)
         let path = arguments.positionals[0]
         let face = try PhotoAlignment.alignedFace(
@@ -83,7 +92,7 @@ extension EmbedCommand {
         let raw = try model.rawEmbeddings(
             normalizedInput: RGBImage.normalizedBatch([face.image], metadata: model.metadata),
             batchSize: 1)[0]
-        console.print(
+        try console.print(
             "{\"file\":\(JSONText.string(path)),"
                 + "\"embedding\":\(JSONText.array(try AuraFaceModel.l2Normalized(raw))),"
                 + "\"norm\":\(JSONText.number(l2Norm(raw))),"

@@ -68,7 +68,7 @@ enum TraceCommand {
         try writeFileAtomically(Array(manifest.utf8), to: outURL.appendingPathComponent("manifest.json"))
 
         for line in table(records) {
-            console.print(line)
+            try console.print(line)
         }
         if verbose {
             console.note("wrote \(records.count) layer outputs and manifest.json to \(outURL.path)")

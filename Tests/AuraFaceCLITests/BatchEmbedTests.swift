@@ -302,7 +302,7 @@ struct BatchEmbedTests {
         let bad = URL(fileURLWithPath: fixture.imagesDirectory).appendingPathComponent("crops/small.png")
         try PNGImage.write(try RGBImage(width: 50, height: 40, pixels: [UInt8](repeating: 9, count: 50 * 40 * 3)), to: bad)
         let output = fixture.path("out.jsonl")
-        let errors = fixture.path("out.errors.jsonl")
+        let errors = fixture.path("out.jsonl.errors.jsonl")
 
         let failed = runCommandLine(fixture.folderArguments(output: output))
 

@@ -116,6 +116,6 @@ private func tensorValues(_ converted: ConvertedModel) -> [String: [Float]] {
         let folder = try makeTemporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let error = try #require(throws: ONNXError.self) { try ONNXModel(contentsOf: folder) }
-        #expect(error == .unreadableFile(path: folder.path, reason: "not a regular file"))
+        #expect(error == .unreadableFile(path: folder.path, reason: "expected a regular file, found a directory"))
     }
 }

@@ -155,8 +155,8 @@ private func withFrameSize(_ jpeg: [UInt8], width: Int, height: Int) throws -> [
         #expect(
             error == .unreadable(
                 path: url.path,
-                reason: "tensor 'a' needs bytes \(start)..<\(start + 24), but the file ends at byte "
-                    + "\(start + 4): it shrank after it was opened"))
+                reason: "tensor 'a' needs bytes \(start)..<\(start + 24), but the file now has "
+                    + "\(start + 4) bytes: it shrank after it was opened"))
     }
 
     @Test func shortWeightFileRejectedBeforeDataRead() throws {

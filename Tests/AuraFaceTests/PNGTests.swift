@@ -297,7 +297,7 @@ struct PNGTests {
         #expect(throws: PNGError.fileNotFound(path: missing.path)) {
             _ = try PNGImage.read(contentsOf: missing)
         }
-        #expect(throws: PNGError.unreadable(path: directory.path, reason: "it is a directory")) {
+        #expect(throws: PNGError.unreadable(path: directory.path, reason: "expected a regular file, found a directory")) {
             _ = try PNGImage.read(contentsOf: directory)
         }
     }

@@ -136,14 +136,14 @@ struct MalformedFile: CustomTestStringConvertible, Sendable {
 
     @Test func missingFileIsUnreadable() {
         let path = "/nonexistent/w.safetensors"
-        #expect(throws: WeightFileError.unreadable(path: path, reason: "open failed: No such file or directory")) {
+        #expect(throws: WeightFileError.unreadable(path: path, reason: "No such file or directory")) {
             try SafeTensorsFile(contentsOf: URL(fileURLWithPath: path))
         }
     }
 
     @Test func directoryIsUnreadable() {
         let path = FileManager.default.temporaryDirectory.path
-        #expect(throws: WeightFileError.unreadable(path: path, reason: "not a regular file")) {
+        #expect(throws: WeightFileError.unreadable(path: path, reason: "expected a regular file, found a directory")) {
             try SafeTensorsFile(contentsOf: URL(fileURLWithPath: path))
         }
     }

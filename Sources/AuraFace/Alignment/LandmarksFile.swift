@@ -43,13 +43,14 @@ public struct LandmarksFile: Sendable {
     ///
     /// - Throws: `LandmarksFileError` naming the file and the line or entry at fault.
     public init(contentsOf url: URL) throws(LandmarksFileError) {
-        let data: Data
+        let bytes: [UInt8]
         do {
-            data = try Data(contentsOf: url)
+            // readFileBytes rejects a FIFO or device at once instead of blocking on it.
+            bytes = try readFileBytes(url)
         } catch {
-            throw .unreadable(path: url.path, reason: error.localizedDescription)
+            throw .unreadable(path: url.path, reason: error.reason)
         }
-        guard let text = String(data: data, encoding: .utf8) else {
+        guard let text = String(validating: bytes, as: UTF8.self) else {
             throw .unreadable(path: url.path, reason: "the file is not UTF-8 text")
         }
         try self.init(text: text, path: url.path, baseDirectory: url.deletingLastPathComponent())

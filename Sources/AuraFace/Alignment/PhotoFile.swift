@@ -10,9 +10,10 @@ public enum PhotoFile {
     public static func read(contentsOf url: URL) throws -> RGBImage {
         let bytes: [UInt8]
         do {
-            bytes = try [UInt8](Data(contentsOf: url))
+            // readFileBytes rejects a FIFO or device at once instead of blocking on it.
+            bytes = try readFileBytes(url)
         } catch {
-            throw PhotoFileError.unreadable(path: url.path, reason: error.localizedDescription)
+            throw PhotoFileError.unreadable(path: url.path, reason: error.reason)
         }
         return try decode(bytes, path: url.path)
     }

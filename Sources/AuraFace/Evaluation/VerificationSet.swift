@@ -24,9 +24,10 @@ public struct VerificationSet: Sendable {
     public init(contentsOf url: URL) throws {
         let bytes: [UInt8]
         do {
-            bytes = [UInt8](try Data(contentsOf: url))
+            // readFileBytes rejects a FIFO or device at once instead of blocking on it.
+            bytes = try readFileBytes(url)
         } catch {
-            throw VerificationSetError.unreadable(path: url.path, reason: error.localizedDescription)
+            throw VerificationSetError.unreadable(path: url.path, reason: error.reason)
         }
         try self.init(bytes: bytes, path: url.path)
     }

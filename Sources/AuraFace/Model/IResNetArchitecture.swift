@@ -89,6 +89,79 @@ public struct IResNetArchitecture: Sendable, Equatable, Hashable {
         guard inputChannels >= 1 && inputChannels <= 4 else {
             throw fail("input channels must be between 1 and 4, found \(inputChannels)")
         }
+        // Each field can be within its limit while their products are not: widths of 65536
+        // at a 4096x4096 input give about 8.8e20 FLOPs, beyond Int.max.
+        let (parameters, flops) = approximateCounts()
+        guard parameters < Self.maxCount && flops < Self.maxCount else {
+            throw fail(
+                "the network would have about \(Self.scientific(parameters)) parameters and "
+                    + "\(Self.scientific(flops)) FLOPs per image; expected both below 2^53 "
+                    + "(\(Self.scientific(Self.maxCount)))")
+        }
+    }
+
+    /// The bound `validate()` puts on the parameter count and on the FLOPs per image: 2^53,
+    /// the bound below which a `Double` represents every integer exactly. Every row of the layer
+    /// summary and every sum of rows then fits in `Int` with room to spare. AuraFace is far
+    /// below it: 6.5e7 parameters and 2.4e10 FLOPs.
+    static let maxCount: Double = 9_007_199_254_740_992
+
+    /// Returns the parameter count and FLOPs per image that `layerSummary(foldedBatchNorms:)`
+    /// adds up, computed in `Double` so that no architecture can overflow them. Requires 4 stages.
+    func approximateCounts() -> (parameters: Double, flops: Double) {
+        var (parameters, flops) = (0.0, 0.0)
+        var channels = Double(inputChannels)
+        var size = Double(inputSize)
+        // Mirrors `conv` in layerSummary: padding k/2, so for the even sizes that validate()
+        // allows the output size is size / stride.
+        func conv(_ outChannels: Int, kernelSize: Double, stride: Double) {
+            let outSize = ((size + 2 * (kernelSize / 2).rounded(.down) - kernelSize) / stride).rounded(.down) + 1
+            let weights = Double(outChannels) * channels * kernelSize * kernelSize
+            parameters += weights
+            flops += 2 * weights * outSize * outSize
+            (channels, size) = (Double(outChannels), outSize)
+        }
+        conv(stemWidth, kernelSize: 3, stride: 1)
+        parameters += 3 * channels  // bn1 and prelu
+        for stage in 0..<4 {
+            let width = stageWidths[stage]
+            for block in 0..<stageDepths[stage] {
+                let (blockInChannels, blockInSize) = (channels, size)
+                parameters += 2 * channels  // bn1
+                conv(width, kernelSize: 3, stride: 1)
+                parameters += 3 * channels  // bn2 and prelu
+                conv(width, kernelSize: 3, stride: block == 0 ? 2 : 1)
+                parameters += 2 * channels  // bn3
+                if block == 0 {
+                    let (outChannels, outSize) = (channels, size)
+                    (channels, size) = (blockInChannels, blockInSize)
+                    conv(width, kernelSize: 1, stride: 2)
+                    parameters += 2 * channels  // downsample.1
+                    (channels, size) = (outChannels, outSize)
+                }
+            }
+        }
+        parameters += 2 * channels  // bn2
+        let flattened = channels * size * size
+        let embedding = Double(embeddingSize)
+        parameters += embedding * flattened + embedding + 2 * embedding  // fc and features
+        flops += 2 * embedding * flattened
+        return (parameters, flops)
+    }
+
+    /// Formats a positive count as "9.0e15": two significant digits (this file does not
+    /// import Foundation).
+    static func scientific(_ value: Double) -> String {
+        var (mantissa, exponent) = (value, 0)
+        while mantissa >= 10 {
+            mantissa /= 10
+            exponent += 1
+        }
+        mantissa = (mantissa * 10).rounded() / 10
+        if mantissa >= 10 {
+            (mantissa, exponent) = (mantissa / 10, exponent + 1)
+        }
+        return "\(mantissa)e\(exponent)"
     }
 }
 

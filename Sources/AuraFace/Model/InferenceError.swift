@@ -8,7 +8,8 @@ public enum InferenceError: Error, Equatable, CustomStringConvertible {
     case nonFiniteInput(count: Int, firstIndex: Int)
     /// The network produced NaN or infinite values for an image whose input and weights were
     /// all finite: some intermediate value overflowed float32, which finite but extreme weights
-    /// can cause. `image` is the first such image in the batch, `count` its non-finite values.
+    /// or input (such as 3e38 in every pixel) can cause. `image` is the first such image in the
+    /// batch, `count` its non-finite values.
     case nonFiniteOutput(image: Int, count: Int)
     /// A vector to L2-normalize is empty or all zeros, so it has no direction.
     case zeroVector(length: Int)
@@ -26,7 +27,7 @@ public enum InferenceError: Error, Equatable, CustomStringConvertible {
             "input holds \(count) NaN or infinite values, the first at index \(firstIndex)"
         case let .nonFiniteOutput(image, count):
             "the embedding of image \(image) holds \(count) NaN or infinite values, expected "
-                + "finite values: an intermediate value overflowed float32 (check the weights)"
+                + "finite values: an intermediate value overflowed float32 (check the input and the weights)"
         case let .zeroVector(length):
             "cannot L2-normalize a zero vector of length \(length)"
         case let .nonFiniteVector(count, length):

@@ -257,19 +257,15 @@ struct SafeTensorsFileReader {
     static func withOpened<R>(
         path: String, _ body: (SafeTensorsFileReader) throws(WeightFileError) -> R
     ) throws(WeightFileError) -> R {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            throw .unreadable(path: path, reason: "open failed: \(String(cString: strerror(errno)))")
+        let descriptor: Int32
+        let fileSize: Int
+        do {
+            (descriptor, fileSize) = try openRegularFile(atPath: path)
+        } catch {
+            throw .unreadable(path: path, reason: error.reason)
         }
         defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else {
-            throw .unreadable(path: path, reason: "fstat failed: \(String(cString: strerror(errno)))")
-        }
-        guard (status.st_mode & S_IFMT) == S_IFREG else {
-            throw .unreadable(path: path, reason: "not a regular file")
-        }
-        let header = try SafeTensorsHeader(fileSize: Int(status.st_size), path: path) {
+        let header = try SafeTensorsHeader(fileSize: fileSize, path: path) {
             range throws(WeightFileError) in
             var (byteCount, readError) = (0, Int32(0))
             let bytes = [UInt8](unsafeUninitializedCapacity: range.count) { buffer, count in
@@ -278,7 +274,8 @@ struct SafeTensorsFileReader {
                 count = byteCount
             }
             guard byteCount == range.count else {
-                throw readFailure(path: path, what: "the header", range: range, found: byteCount, error: readError)
+                throw readFailure(
+                    path: path, descriptor: descriptor, what: "the header", range: range, error: readError)
             }
             return bytes[...]
         }
@@ -326,8 +323,8 @@ struct SafeTensorsFileReader {
         let (byteCount, readError) = readFully(descriptor, into: buffer, at: start)
         guard byteCount == entry.dataRange.count else {
             return readFailure(
-                path: path, what: "tensor '\(entry.name)'", range: start..<(start + entry.dataRange.count),
-                found: byteCount, error: readError)
+                path: path, descriptor: descriptor, what: "tensor '\(entry.name)'",
+                range: start..<(start + entry.dataRange.count), error: readError)
         }
         return nil
     }
@@ -353,17 +350,19 @@ private final class ScratchBuffer {
 }
 
 /// Returns the error for a read of `range` that failed with `error` (an errno value), or that
-/// ended early after `found` bytes when `error` is 0.
+/// ended early when `error` is 0. The size reported is the file's size from fstat now, not
+/// where the read stopped.
 private func readFailure(
-    path: String, what: String, range: Range<Int>, found: Int, error: Int32
+    path: String, descriptor: Int32, what: String, range: Range<Int>, error: Int32
 ) -> WeightFileError {
     if error != 0 {
         return .unreadable(path: path, reason: "reading \(what) failed: \(String(cString: strerror(error)))")
     }
+    let size = currentFileSize(descriptor).map { "\($0) bytes" } ?? "an unknown size (fstat failed)"
     return .unreadable(
         path: path,
-        reason: "\(what) needs bytes \(range.lowerBound)..<\(range.upperBound), but the file ends at byte "
-            + "\(range.lowerBound + found): it shrank after it was opened")
+        reason: "\(what) needs bytes \(range.lowerBound)..<\(range.upperBound), but the file now has "
+            + "\(size): it shrank after it was opened")
 }
 
 /// Reads `buffer.count` bytes at `offset` with pread, retrying after signals and short reads.
@@ -388,50 +387,14 @@ private func readFully(
     return (total, 0)
 }
 
-/// Reads a file straight into a byte array with POSIX read, one pass. Reading through `Data`
-/// and converting to `[UInt8]` would copy a 261 MB weight file a second time.
+/// Reads a whole regular file into a byte array with POSIX read, one pass. Reading through
+/// `Data` and converting to `[UInt8]` would copy a 261 MB weight file a second time.
 private func readWholeFile(path: String) throws(WeightFileError) -> [UInt8] {
-    func failure(_ action: String) -> WeightFileError {
-        .unreadable(path: path, reason: "\(action) failed: \(String(cString: strerror(errno)))")
+    do {
+        return try readFileBytes(URL(fileURLWithPath: path))
+    } catch {
+        throw .unreadable(path: path, reason: error.reason)
     }
-    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-    guard descriptor >= 0 else {
-        throw failure("open")
-    }
-    defer { close(descriptor) }
-    var status = stat()
-    guard fstat(descriptor, &status) == 0 else {
-        throw failure("fstat")
-    }
-    guard (status.st_mode & S_IFMT) == S_IFREG else {
-        throw .unreadable(path: path, reason: "not a regular file")
-    }
-    let size = Int(status.st_size)
-    if size == 0 {
-        return []
-    }
-    var readError: Int32 = 0
-    let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initializedCount in
-        var total = 0
-        while total < size {
-            let count = read(descriptor, buffer.baseAddress! + total, size - total)
-            if count < 0 && errno == EINTR {
-                continue
-            }
-            if count <= 0 {
-                readError = count < 0 ? errno : 0
-                break
-            }
-            total += count
-        }
-        initializedCount = total
-    }
-    if readError != 0 {
-        errno = readError
-        throw failure("read")
-    }
-    // A file that shrank while being read ends early; parsing then reports what is missing.
-    return bytes
 }
 
 /// Writes safetensors files. Tensors are laid out in the order they are added.
@@ -493,16 +456,26 @@ public struct SafeTensorsWriter {
     }
 }
 
-/// Writes `bytes` to a temporary file beside `url` and renames it over `url`.
+/// Writes `bytes` to a temporary file beside the target and renames it over the target, so
+/// a failure never leaves a partial file in its place.
 ///
-/// - Throws: `WeightFileError.unwritable` naming `url`; the temporary file is removed.
+/// Only regular files are replaced. When `url` exists and is a folder, FIFO, device, socket
+/// or a symbolic link to one of them, nothing is written: renaming over `/dev/null` would
+/// replace the device with a regular file. When `url` is a symbolic link to a regular file,
+/// the link is kept and the file it points to (fully resolved) is replaced atomically, as a
+/// plain write through the link would change that file. A symbolic link whose target does
+/// not exist is rejected, because it is unclear whether the link or its target was meant.
+///
+/// - Throws: `WeightFileError.unwritable` naming `url`, saying what was expected and what was
+///   found; the temporary file is removed.
 public func writeFileAtomically(_ bytes: [UInt8], to url: URL) throws(WeightFileError) {
     guard !url.hasDirectoryPath else {
         // A trailing '/' (or an existing folder) names a folder; without this check a file
         // would be written under the folder's name.
         throw .unwritable(path: url.path, reason: "the path ends in '/' or is an existing folder; expected a file path")
     }
-    let directory = url.deletingLastPathComponent()
+    let target = try resolveWriteTarget(url)
+    let directory = target.deletingLastPathComponent()
     // Foundation reports a missing folder as "The file doesn't exist", which reads as if the
     // output file itself were expected to exist, so the folder is checked first.
     var isDirectory: ObjCBool = false
@@ -513,19 +486,86 @@ public func writeFileAtomically(_ bytes: [UInt8], to url: URL) throws(WeightFile
         throw .unwritable(path: url.path, reason: "'\(directory.path)' is not a folder")
     }
     let temporary = directory.appendingPathComponent(
-        ".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
-    do {
-        try Data(bytes).write(to: temporary)
-    } catch {
-        try? FileManager.default.removeItem(at: temporary)
-        throw .unwritable(path: url.path, reason: error.localizedDescription)
+        ".\(target.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier)."
+            + "\(UInt32.random(in: 0...UInt32.max)).tmp")
+    // O_EXCL: the temporary name must be a new regular file, never something already there
+    // (a FIFO at that name would block the open).
+    let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+    guard descriptor >= 0 else {
+        throw .unwritable(
+            path: url.path,
+            reason: "cannot create the temporary file '\(temporary.path)': \(String(cString: strerror(errno)))")
+    }
+    var writeError: Int32 = 0
+    bytes.withUnsafeBytes { raw in
+        var total = 0
+        while total < raw.count {
+            let count = write(descriptor, raw.baseAddress! + total, raw.count - total)
+            if count < 0 && errno == EINTR {
+                continue
+            }
+            if count <= 0 {
+                writeError = count < 0 ? errno : EIO
+                return
+            }
+            total += count
+        }
+    }
+    if close(descriptor) != 0 && writeError == 0 {
+        writeError = errno
+    }
+    guard writeError == 0 else {
+        unlink(temporary.path)
+        throw .unwritable(path: url.path, reason: "write failed: \(String(cString: strerror(writeError)))")
     }
     // rename(2) replaces an existing file in one step. FileManager.replaceItemAt is not used:
     // in swift-corelibs-foundation (Swift 6.3.1, Linux) it fails with "The file doesn't exist"
     // whenever `url` does exist.
-    guard rename(temporary.path, url.path) == 0 else {
+    guard rename(temporary.path, target.path) == 0 else {
         let reason = String(cString: strerror(errno))
-        try? FileManager.default.removeItem(at: temporary)
+        unlink(temporary.path)
         throw .unwritable(path: url.path, reason: reason)
+    }
+}
+
+/// Returns the path `writeFileAtomically` renames onto: `url` itself when nothing exists
+/// there or it is a regular file, the fully resolved target when it is a symbolic link to a
+/// regular file.
+///
+/// - Throws: `WeightFileError.unwritable` when `url` or the link's target is not a regular
+///   file, or the link's target does not exist.
+private func resolveWriteTarget(_ url: URL) throws(WeightFileError) -> URL {
+    var status = stat()
+    guard lstat(url.path, &status) == 0 else {
+        // Nothing exists there yet, or a parent is not a folder. The folder check in the caller
+        // reports the second case.
+        if errno == ENOENT || errno == ENOTDIR {
+            return url
+        }
+        throw .unwritable(path: url.path, reason: "lstat failed: \(String(cString: strerror(errno)))")
+    }
+    switch status.st_mode & S_IFMT {
+    case S_IFREG:
+        return url
+    case S_IFLNK:
+        guard stat(url.path, &status) == 0, let resolved = realpath(url.path, nil) else {
+            throw .unwritable(
+                path: url.path,
+                reason: "it is a symbolic link whose target cannot be resolved "
+                    + "(\(String(cString: strerror(errno)))); expected a regular file or a new path")
+        }
+        defer { free(resolved) }
+        let resolvedPath = String(cString: resolved)
+        guard (status.st_mode & S_IFMT) == S_IFREG else {
+            throw .unwritable(
+                path: url.path,
+                reason: "it is a symbolic link to '\(resolvedPath)', which is not replaced: "
+                    + notRegularFileReason(mode: status.st_mode))
+        }
+        return URL(fileURLWithPath: resolvedPath)
+    default:
+        throw .unwritable(
+            path: url.path,
+            reason: "it exists and is not replaced: \(notRegularFileReason(mode: status.st_mode))")
     }
 }

@@ -316,13 +316,19 @@ public struct ONNXModel: Sendable {
     /// The file is read, not memory-mapped, so truncating or replacing it afterwards does not
     /// affect this model.
     ///
-    /// - Throws: `ONNXError.unreadableFile` or `ONNXError.malformedProtobuf`.
+    /// - Throws: `ONNXError.unreadableFile` (also for an empty file) or
+    ///   `ONNXError.malformedProtobuf`.
     public init(contentsOf url: URL) throws(ONNXError) {
         let storage: ByteStorage
         do {
             storage = try ByteStorage(readingFileAt: url)
         } catch {
             throw .unreadableFile(path: error.path, reason: error.reason)
+        }
+        // An empty file decodes as a valid, empty ModelProto, so it is reported as empty here
+        // instead of by the missing opset or graph that follows from it.
+        guard storage.count > 0 else {
+            throw .unreadableFile(path: url.path, reason: "the file is empty (0 bytes); expected an ONNX model")
         }
         try self.init(
             storage: storage, externalDataDirectory: url.deletingLastPathComponent(), path: url.path

@@ -233,6 +233,13 @@ extension ONNXTensor {
         // A symbolic link inside the folder could still point out of it.
         let resolvedFolder = directory.resolvingSymlinksInPath().standardizedFileURL.path
         let resolvedFile = fileURL.resolvingSymlinksInPath().standardizedFileURL.path
+        guard resolvedFile != resolvedFolder else {
+            // Such as "." or "sub/..": checked apart from the prefix test below, which would
+            // call the folder itself "outside the model's folder".
+            throw .invalidExternalData(
+                tensor: name, key: "location", value: location,
+                reason: "it names the model's folder '\(resolvedFolder)' itself; expected a file inside it")
+        }
         guard
             resolvedFile.hasPrefix(
                 resolvedFolder.hasSuffix("/") ? resolvedFolder : resolvedFolder + "/")

@@ -1,3 +1,4 @@
+import AuraFace
 import Foundation
 
 #if canImport(Glibc)
@@ -56,20 +57,16 @@ public final class ByteStorage: @unchecked Sendable {
 
     private init(readingFileAt url: URL, offset: Int, count requestedCount: Int?) throws(ReadError) {
         let path = url.path
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            throw .failed(path: path, reason: Self.systemError())
+        // openRegularFile rejects FIFOs, devices and sockets without blocking on them.
+        let descriptor: Int32
+        let fileSize: Int
+        do {
+            (descriptor, fileSize) = try openRegularFile(atPath: path)
+        } catch {
+            throw .failed(path: path, reason: error.reason)
         }
         defer { close(descriptor) }
 
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else {
-            throw .failed(path: path, reason: Self.systemError())
-        }
-        guard (status.st_mode & S_IFMT) == S_IFREG else {
-            throw .failed(path: path, reason: "not a regular file")
-        }
-        let fileSize = Int(status.st_size)
         let count = requestedCount ?? fileSize
         let (end, overflow) = offset.addingReportingOverflow(count)
         guard offset >= 0, count >= 0, !overflow, end <= fileSize else {
@@ -96,9 +93,9 @@ public final class ByteStorage: @unchecked Sendable {
             throw .failed(path: path, reason: String(cString: strerror(readError)))
         }
         guard total == count else {
-            // The file shrank between fstat and the last read.
+            // The file shrank between fstat and the last read: report its size now.
             buffer.deallocate()
-            throw .tooShort(path: path, fileSize: offset + total, needed: end)
+            throw .tooShort(path: path, fileSize: currentFileSize(descriptor) ?? offset + total, needed: end)
         }
         bytes = UnsafeRawBufferPointer(buffer)
     }
@@ -118,10 +115,6 @@ public final class ByteStorage: @unchecked Sendable {
     /// Decodes the bytes in `range` as UTF-8, replacing invalid sequences with U+FFFD.
     public func string(_ range: Range<Int>) -> String {
         String(decoding: slice(range), as: UTF8.self)
-    }
-
-    private static func systemError() -> String {
-        String(cString: strerror(errno))
     }
 
     /// A file that could not be read, or that ends before the bytes requested.
