@@ -233,7 +233,7 @@ enum BatchEmbedding {
         let journalPath = format == .npy ? outputURL.path + ".partial.jsonl" : outputURL.path
         let hasRows = fileManager.fileExists(atPath: journalPath) || fileManager.fileExists(atPath: outputURL.path)
         // NOTE: an output written before the stamp existed has none, so its rows are adopted.
-        if hasRows, let recorded = try? String(contentsOf: stampURL, encoding: .utf8) {
+        if hasRows, let stamp = try? readFileBytes(stampURL), let recorded = String(bytes: stamp, encoding: .utf8) {
             let recordedDigest = recorded.trimmingCharacters(in: .whitespacesAndNewlines)
             guard recordedDigest == digest else {
                 throw CommandFailure(

@@ -144,6 +144,9 @@ enum JSONText {
 /// Describes a Foundation file error by its POSIX reason ("No such file or directory") rather
 /// than Foundation's "Error Domain=NSCocoaErrorDomain Code=..." text.
 func describeFileError(_ error: any Error) -> String {
+    if let failure = error as? FileReadFailure {
+        return failure.reason
+    }
     let nsError = error as NSError
     guard nsError.domain == NSCocoaErrorDomain || nsError.domain == NSPOSIXErrorDomain else {
         // A typed error of this project already states what failed.

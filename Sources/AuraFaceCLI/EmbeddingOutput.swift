@@ -208,7 +208,7 @@ final class ResumableOutput {
         let path = appendURL.path
         let data: Data
         do {
-            data = try Data(contentsOf: appendURL)
+            data = Data(try readFileBytes(appendURL))
         } catch {
             throw CommandFailure("cannot read existing output '\(path)': \(describeFileError(error))")
         }
@@ -286,7 +286,7 @@ final class ResumableOutput {
     /// Reads a finished .npy output with its file list, when the journal is gone.
     private func loadFinishedMatrix() throws {
         let matrix = try NpyArray(contentsOf: url)
-        let listText = (try? String(contentsOf: filesListURL, encoding: .utf8)) ?? ""
+        let listText = (try? readFileBytes(filesListURL)).flatMap { String(bytes: $0, encoding: .utf8) } ?? ""
         let files = listText.split(separator: "\n").map(String.init)
         guard matrix.shape == [files.count, embeddingSize] else {
             throw CommandFailure(

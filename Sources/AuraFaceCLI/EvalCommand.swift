@@ -225,9 +225,10 @@ enum EvalCommand {
 
     static func readFile(_ url: URL) throws -> [UInt8] {
         do {
-            return [UInt8](try Data(contentsOf: url))
+            // readFileBytes rejects FIFOs and devices before opening them, so nothing hangs.
+            return try readFileBytes(url)
         } catch {
-            throw CommandFailure("cannot read '\(url.path)': \(error.localizedDescription)")
+            throw CommandFailure("cannot read '\(url.path)': \(describeFileError(error))")
         }
     }
 }
