@@ -239,9 +239,9 @@ public final class AuraFaceModel: Sendable {
 
     /// Runs the network on `batchSize` images and returns the outputs, all images concatenated.
     ///
-    /// With several threads and at least as many images, whole images go to the threads: each
-    /// of the first `threadCount * k` images (k as large as fits) runs on one thread, and the
-    /// remaining images run as one batch over all the threads. On 2 cores this beat splitting
+    /// With several threads and at least as many images, whole images go to the threads. Each of
+    /// the first `threadCount * k` images (k as large as fits) runs on one thread. The remaining
+    /// images then run as one batch over all the threads. On 2 cores this beat splitting
     /// every layer over both threads at batch 8 (each image's layers are too small to keep
     /// two threads busy without waiting on each other). It changes no bits: an image's result
     /// does not depend on its batch or on the thread count (see ThreadingTests). A pass with a

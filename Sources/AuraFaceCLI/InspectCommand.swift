@@ -153,8 +153,8 @@ enum InspectCommand {
             throw CommandFailure(
                 "\(mismatches.count) tensors do not match the tensor_sha256 metadata (first: \(mismatches[0]))")
         }
-        // The report is printed first either way; a file the library would not load must not
-        // pass for a good one in a script that checks only the exit status.
+        // The report is printed first either way. The exit status then tells a script that the
+        // library would not load this file.
         if !report.tensorCheck.passed {
             throw CommandFailure("the tensors do not match the architecture: \(report.tensorCheck.summary)")
         }

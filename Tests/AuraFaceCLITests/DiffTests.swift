@@ -153,8 +153,8 @@ private let baseTensors: [(name: String, shape: [Int], values: [Float])] = [
         let text = runCommandLine(["inspect", "--tensors", url.path])
         let json = runCommandLine(["inspect", "--tensors", "--json", url.path])
 
-        // Two tensors are not an IResNet: the report is printed in full, and the exit status
-        // says the library would not load the file.
+        // Two tensors are not an IResNet, so the report is printed in full and the exit status
+        // is 1, because the library would not load the file.
         #expect(text.status == 1)
         #expect(text.error.contains("the tensors do not match the architecture: "), "\(text.error)")
         #expect(text.output.contains("Tensor hashes: not recorded"))

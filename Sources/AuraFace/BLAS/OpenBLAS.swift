@@ -72,7 +72,7 @@ public enum OpenBLAS {
     /// On the first call, unless the user set `OPENBLAS_CORETYPE`, this chooses a kernel family
     /// from the CPU flags (see `HostCPU.openBLASCoreType(flags:)`), sets the variable for the
     /// duration of `dlopen` and removes it again. It then sets OpenBLAS's own thread pool to 1
-    /// thread, whatever `OPENBLAS_NUM_THREADS` says: each `AuraFaceModel` splits its work over
+    /// thread, whatever `OPENBLAS_NUM_THREADS` requests: each `AuraFaceModel` splits its work over
     /// its own `threadCount` threads and calls sgemm single-threaded from each, so a larger
     /// pool would multiply the threads and its idle threads would spin against the model's.
     /// When other code in the process had already loaded OpenBLAS, this leaves its kernels
@@ -92,8 +92,9 @@ public enum OpenBLAS {
 
     /// Sets the size of OpenBLAS's own thread pool (process-wide, shared by every model).
     ///
-    /// AuraFace keeps it at 1 and parallelises per model (`AuraFaceModel.threadCount`); a larger
-    /// pool adds its threads inside each of the model's, for code that calls OpenBLAS directly.
+    /// AuraFace keeps it at 1 and parallelises per model (`AuraFaceModel.threadCount`). A larger
+    /// pool is for code that calls OpenBLAS directly, because inside a model it would add its
+    /// threads within each of the model's.
     /// Call it while no other thread is inside an OpenBLAS function. OpenBLAS caps the count
     /// at the `MAX_THREADS` it was built with; `load().threads` shows the value in force.
     ///

@@ -111,7 +111,7 @@ public struct PickleError: Error, Equatable, CustomStringConvertible {
 /// Every other opcode, every other name and every length past the end of the data throws
 /// `PickleError`.
 public struct PickleReader {
-    /// The most lists and tuples `decode` accepts inside one another. A verification set needs
+    /// The maximum nesting depth of lists and tuples that `decode` accepts. A verification set needs
     /// 2 (a tuple of lists). The limit keeps the conversion's recursion, and the release of the
     /// decoded value, from running off the end of the stack.
     public static let maxNestingDepth = 100

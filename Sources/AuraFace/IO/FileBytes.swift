@@ -12,7 +12,7 @@ public enum FileReadFailure: Error, Equatable {
     /// Nothing exists at the path.
     case notFound
     /// The path names something other than a regular file (a folder, FIFO, device or socket),
-    /// or the read failed. `reason` tells the two apart.
+    /// or the read failed. `reason` describes which.
     case failed(reason: String)
 
     /// The reason as a sentence fragment for an error message.

@@ -94,9 +94,9 @@ func sgemm(
         Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), 0, c, Int32(ldc))
 }
 
-/// The blocks in which the engine splits a GEMM C [m, n] over threads: a fixed function of the
-/// shape alone, never of the thread count, so that each block is the same OpenBLAS call and
-/// gives the same bits whether one thread runs all blocks or several share them. (OpenBLAS
+/// The blocks in which the engine splits a GEMM C [m, n] over threads. They depend on the
+/// shape alone, never on the thread count, so each block is the same OpenBLAS call and gives
+/// the same bits whether one thread runs all blocks or several share them. (OpenBLAS
 /// picks its kernels by matrix size, so a split that followed the thread count could change
 /// the rounding.)
 ///

@@ -5,9 +5,9 @@
 // Why not OpenBLAS's thread pool: it is process-wide, so two models (or one model called from
 // several threads) would share one setting, and its idle threads busy-wait between GEMMs while
 // the transforms run on other threads. On a 2-core machine the two sets of threads competed
-// for the cores: with OpenBLAS at 2 threads an r100 forward pass took 160 or 310 ms per face
-// depending on the process, and with other programs busy it used 665 ms of CPU per face
-// against 247 ms with 1 thread.
+// for the cores. With OpenBLAS at 2 threads an r100 forward pass took 160 or 310 ms per face
+// depending on the process. With other programs busy it used 665 ms of CPU per face against
+// 247 ms with 1 thread.
 
 import Dispatch
 

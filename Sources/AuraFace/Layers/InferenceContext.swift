@@ -1,6 +1,6 @@
 // The per-call state of a forward pass: the worker budget and the recycled buffers.
 
-/// What one forward pass uses besides the weights: the number of threads it may run at once
+/// The state of one forward pass besides the weights: the number of threads it may run at once
 /// and a pool of float buffers that layers take and give back.
 ///
 /// Each call to the model makes its own context, so calls from several threads share nothing

@@ -44,7 +44,7 @@ struct IBasicBlock: Sendable {
     /// Without a tap the layers between the convolutions run inside them (`ConvolutionFusion`):
     /// bn1 in conv1's input transform, bn2 and PReLU on conv1's output planes, bn3 and the
     /// residual addition on conv2's. Each fused step computes what its layer computes alone, so
-    /// both ways give the same bits; a traced pass runs the layers one by one to report them.
+    /// both ways give the same bits. A traced pass runs the layers one by one to report them.
     func callAsFunction(_ x: FeatureMap, context: InferenceContext, tap: LayerTap? = nil) -> FeatureMap {
         guard let tap else {
             let hidden = conv1.forward(

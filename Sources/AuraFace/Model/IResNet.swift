@@ -26,7 +26,7 @@ struct IResNet: Sendable {
     /// reported under the batch norm's name, because its output equals that batch norm's
     /// output in PyTorch. A block reports its sum as `layerS.B`.
     ///
-    /// `context` sets the threads and holds the buffers of this pass. Without a tap, the stem's
+    /// `context` sets the threads and keeps the buffers of this pass. Without a tap, the stem's
     /// batch norm and PReLU run inside its convolution, as in the blocks (see
     /// `IBasicBlock.callAsFunction`).
     func callAsFunction(_ input: FeatureMap, context: InferenceContext, tap: LayerTap? = nil) -> FeatureMap {
