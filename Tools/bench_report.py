@@ -4,6 +4,7 @@ Reads from RUN_DIR the files benchmark.sh writes:
   engine-load.json, ort-load.json            load time and session creation time
   engine-b{B}-t{T}.json, ort-b{B}-t{T}.json  one process per batch size B and thread count T
   engine-b1-t{T}-prescott.json               (optional) the engine with OPENBLAS_CORETYPE=Prescott
+  engine-b1-t{T}-plain.json                  (optional) the engine with --convolution plain
   command.txt, loadavg-start.txt, loadavg-end.txt   (optional) context for the header
 
 Prints the tables as Markdown (the form BENCHMARKS.md quotes), writes them to --markdown FILE,
@@ -190,6 +191,13 @@ def markdown_tables(run_dir):
         lines.append(f"| peak RSS, batch {engine['batchSize']}, {engine['threads']} {threads}, MiB "
                      f"| {e:.0f} | {o:.0f} | {e / o:.2f} |")
 
+    for engine, _, _, _ in rows:
+        kept = engine.get("cachedBuffersMiB")
+        if kept is not None:
+            threads = "thread" if engine["threads"] == 1 else "threads"
+            lines.append(f"| activation buffers kept between calls, batch {engine['batchSize']}, "
+                         f"{engine['threads']} {threads}, MiB | {kept:.0f} | | |")
+
     comparisons = prescott_comparisons(run_dir, rows)
     if comparisons:
         lines.append("")
@@ -209,7 +217,38 @@ def markdown_tables(run_dir):
                     cpu_ratio = f"{result['cpuMsPerFace']['median'] / chosen['cpuMsPerFace']['median']:.2f}"
                 lines.append(f"| {result['threads']} | {core} | {timing['median']:.1f} | {timing['min']:.1f} "
                              f"| {result['cpuMsPerFace']['median']:.1f} | {ratio} | {cpu_ratio} |")
+    plain_rows = variant_comparisons(run_dir, rows, "plain")
+    if plain_rows:
+        lines.append("")
+        lines.append("Convolution path at batch 1: Winograd (the default) against `--convolution plain`, "
+                     "which keeps the 3x3 kernels as the file has them (im2col and GEMM).")
+        lines.append("")
+        lines.append("| Threads | Convolution | ms per face, median | min | peak RSS, MiB "
+                     "| time / onnxruntime | peak RSS / onnxruntime |")
+        lines.append("|---:|---|---:|---:|---:|---:|---:|")
+        for engine, plain_report in plain_rows:
+            ort, ort_report = next((o, r) for e, o, _, r in rows if e is engine)
+            engine_report = next(r for e, _, r, _ in rows if e is engine)
+            plain = configuration(plain_report)
+            for result, report, name in ((engine, engine_report, "winograd"), (plain, plain_report, "plain")):
+                timing = result["msPerFace"]
+                rss = peak_rss(report)
+                lines.append(f"| {result['threads']} | {name} | {timing['median']:.1f} | {timing['min']:.1f} "
+                             f"| {rss:.0f} | {timing['median'] / ort['msPerFace']['median']:.2f} "
+                             f"| {rss / peak_rss(ort_report):.2f} |")
     return "\n".join(lines) + "\n"
+
+
+def variant_comparisons(run_dir, rows, variant):
+    """Pair each engine-b1-t{T}-{variant}.json with the engine's result at batch 1, T threads."""
+    pairs = []
+    for engine, _, _, _ in rows:
+        if engine["batchSize"] != 1:
+            continue
+        path = Path(run_dir) / f"engine-b1-t{engine['threads']}-{variant}.json"
+        if path.exists():
+            pairs.append((engine, load_json(path)))
+    return pairs
 
 
 def prescott_comparisons(run_dir, rows):

@@ -10,7 +10,9 @@
 # RSS is its own, and engine and onnxruntime processes alternate so that load from other
 # programs hits both alike. It also times the engine at batch 1 with 1 and 2 threads under
 # OPENBLAS_CORETYPE=Prescott, OpenBLAS's SSE3 baseline kernels for x86-64, to show what the
-# kernel choice is worth. Prints Markdown tables with the ratios and draws a PNG chart.
+# kernel choice is worth, and at batch 1 with `--convolution plain`, the path that keeps the
+# 3x3 kernels untransformed, to show what the Winograd weights cost in memory and save in
+# time. Prints Markdown tables with the ratios and draws a PNG chart.
 #
 # Options:
 #   --runs-batch1 N      timed runs per batch-1 configuration (default 20)
@@ -21,6 +23,7 @@
 #   --chart FILE.png     chart path (default DIR/benchmark.png)
 #   --scratch-path DIR   SwiftPM build folder (default: SwiftPM's, .build)
 #   --no-prescott        skip the OPENBLAS_CORETYPE=Prescott runs
+#   --no-plain           skip the --convolution plain runs
 # With the defaults the measurements take about 3 to 5 minutes on a 2-core machine, plus the
 # build and, on the first run, about 30 s to make and convert the graph.
 set -euo pipefail
@@ -34,6 +37,7 @@ out=""
 chart=""
 scratch=()
 prescott=true
+plain=true
 model=""
 command_line="Tools/benchmark.sh $*"
 
@@ -51,6 +55,7 @@ while [[ $# -gt 0 ]]; do
         --chart) chart=$2; shift 2 ;;
         --scratch-path) scratch=(--scratch-path "$2"); shift 2 ;;
         --no-prescott) prescott=false; shift ;;
+        --no-plain) plain=false; shift ;;
         -h | --help) usage; exit 0 ;;
         -*) echo "benchmark.sh: unknown option '$1' (run with --help for the options)" >&2; exit 2 ;;
         *)
@@ -165,6 +170,14 @@ if $prescott; then
     for threads in 1 2; do
         OPENBLAS_CORETYPE=Prescott engine "b1-t$threads-prescott" --batch-sizes 1 \
             --threads "$threads" --runs "$runs_batch1" --load-runs 1
+    done
+fi
+
+if $plain; then
+    echo "== the engine with plain convolutions (--convolution plain)"
+    for threads in 1 2; do
+        engine "b1-t$threads-plain" --batch-sizes 1 --threads "$threads" --runs "$runs_batch1" \
+            --load-runs 1 --convolution plain
     done
 fi
 

@@ -24,6 +24,9 @@ struct ConfigurationResult: Codable {
     var cpuMsPerFace: TimingSummary
     var msPerFaceSamples: [Double]
     var memoryAfter: MemoryReport
+    /// The activation buffers the model kept between calls when the configuration finished
+    /// (`AuraFaceModel.cachedBufferBytes`), in MiB.
+    var cachedBuffersMiB: Double
 }
 
 struct BLASReport: Codable {
@@ -132,7 +135,8 @@ func runConfiguration(
         batchSize: batchSize, threads: threads, modelThreadCount: model.threadCount,
         blasThreadsInUse: try AuraFaceModel.blasInfo.threads,
         warmup: options.warmup, msPerFace: TimingSummary(wall), cpuMsPerFace: TimingSummary(cpu),
-        msPerFaceSamples: wall, memoryAfter: .current())
+        msPerFaceSamples: wall, memoryAfter: .current(),
+        cachedBuffersMiB: Double(model.cachedBufferBytes) / 1_048_576)
 }
 
 func format(_ value: Double, _ digits: Int = 1) -> String {

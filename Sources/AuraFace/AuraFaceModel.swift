@@ -2,8 +2,10 @@ import Foundation
 
 /// An IResNet face embedder loaded from a converted safetensors weight file.
 ///
-/// The model is immutable after loading, so one instance may serve several threads at once:
-/// each call allocates its own activation buffers.
+/// The model's weights are immutable after loading, so one instance may serve several threads
+/// at once: each call runs with activation buffers of its own. Between calls the model keeps
+/// the last calls' buffers (`cachedBufferBytes`), so the next call of the same batch size
+/// touches no new memory. `releaseCachedBuffers()` frees them.
 ///
 /// Each model has its own thread budget, `threadCount`. One forward pass runs on at most that
 /// many threads at once and splits independent work over them: whole images when the batch
@@ -23,6 +25,9 @@ public final class AuraFaceModel: Sendable {
     /// The maximum number of threads one forward pass of this model runs on at once.
     public let threadCount: Int
     private let network: IResNet
+    /// Activation buffers kept between calls: one pool per pass that can run at once, which is
+    /// `threadCount` image groups and one remainder batch.
+    private let bufferCache: BufferCache
 
     /// The network's depths, widths, embedding size and input size.
     public var architecture: IResNetArchitecture { metadata.architecture }
@@ -81,12 +86,26 @@ public final class AuraFaceModel: Sendable {
         self.metadata = metadata
         self.network = network
         self.threadCount = threadCount
+        bufferCache = BufferCache(maxPools: threadCount + 1)
     }
 
     private init(sharing model: AuraFaceModel, threadCount: Int) {
         metadata = model.metadata
         network = model.network
         self.threadCount = threadCount
+        bufferCache = BufferCache(maxPools: threadCount + 1)
+    }
+
+    /// The bytes of activation buffers the model keeps between calls: the working set of the
+    /// last calls, at most `threadCount + 1` passes' worth.
+    public var cachedBufferBytes: Int {
+        bufferCache.floatCount * MemoryLayout<Float>.stride
+    }
+
+    /// Frees the activation buffers kept between calls. The next call allocates them again,
+    /// and its pages are faulted in anew.
+    public func releaseCachedBuffers() {
+        bufferCache.removeAll()
     }
 
     /// Returns a model with another `threadCount` that shares this one's weights (no copy).
@@ -255,7 +274,9 @@ public final class AuraFaceModel: Sendable {
             let x = FeatureMap(
                 batch: images.count, channels: architecture.inputChannels, height: size, width: size,
                 values: Array(input[(images.lowerBound * imageLength)..<(images.upperBound * imageLength)]))
-            return network(x, context: InferenceContext(workers: workers), tap: tap).values
+            let context = InferenceContext(workers: workers, cache: bufferCache)
+            defer { context.finish() }
+            return network(x, context: context, tap: tap).values
         }
 
         guard split > 0 else {

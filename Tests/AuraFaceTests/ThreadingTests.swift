@@ -31,6 +31,10 @@ import Testing
         #expect(gemmBlocks(m: 16, n: 32 * 32).count > 1)
         #expect(gemmBlocks(m: 128, n: 4 * 4).count > 1)
         #expect(gemmBlocks(m: 1, n: 256, columnBlock: 128).count > 1)
+        // layer4's Winograd conv1: 128 output channels, 32 input channels, 4 x 4 tiles.
+        if OpenBLAS.hasSmallMatrixKernel {
+            #expect(smallKernelRowBlock(m: 128, n: 16, k: 32) < 128)
+        }
     }
 
     @Test func gemmBlocksCoverProductOnce() {

@@ -118,6 +118,26 @@ public enum OpenBLAS {
         }
     }
 
+    /// Whether the loaded kernels multiply small products without packing them first: OpenBLAS
+    /// 0.3.21 (Debian 12) has such a "small-matrix" kernel in its SkylakeX and Cooperlake
+    /// families, used for a non-transposed product with m * n * k <= 10^6
+    /// (`sgemm_small_kernel_permit_skylakex.c`). False before a successful `load()`.
+    ///
+    /// NOTE: the list contains the two families checked with perf on this library version. Other
+    /// versions or families may have the kernel and are then simply not told apart.
+    static var hasSmallMatrixKernel: Bool {
+        smallMatrixKernel
+    }
+
+    /// The largest m * n * k that OpenBLAS's small-matrix kernel takes.
+    static let smallMatrixKernelLimit = 1_000_000
+
+    private static let smallMatrixKernel: Bool = {
+        guard case let .success(library) = loaded else { return false }
+        let name = library.info().coreName.lowercased()
+        return name == "skylakex" || name == "cooperlake"
+    }()
+
     /// The loaded library or the load error. Swift runs this initializer once, on first use,
     /// even when several threads race to it.
     private static let loaded = Result<Library, BLASError> { () throws(BLASError) in

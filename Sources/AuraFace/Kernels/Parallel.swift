@@ -29,10 +29,17 @@ func forEachRange(count: Int, workers: Int, _ body: (Range<Int>) -> Void) {
     struct Work: @unchecked Sendable {
         let body: (Range<Int>) -> Void
     }
+    @Sendable func range(_ part: Int) -> Range<Int> {
+        (part * count / parts)..<((part + 1) * count / parts)
+    }
+    if WorkerPool.shared.run(parts: parts, { body(range($0)) }) {
+        return
+    }
+    // The pool is busy with another caller's step: Dispatch runs this one.
     withoutActuallyEscaping(body) { body in
         let work = Work(body: body)
         DispatchQueue.concurrentPerform(iterations: parts) { part in
-            work.body((part * count / parts)..<((part + 1) * count / parts))
+            work.body(range(part))
         }
     }
 }

@@ -258,12 +258,20 @@ struct Conv2D: Sendable {
                                                     channels: range, channelCount: inChannels, tiling: tiling,
                                                     normalization: normalization, into: v + g * tiles, columns: columns)
                                             }
-                                            forEachIndex(count: positions, workers: workers) { position in
+                                            // Each position's product in row blocks sized for
+                                            // OpenBLAS's small-matrix kernel; the (position,
+                                            // block) pairs are shared out over the threads.
+                                            let rowBlock = smallKernelRowBlock(m: outChannels, n: width, k: inChannels)
+                                            let blocks = (outChannels + rowBlock - 1) / rowBlock
+                                            forEachIndex(count: positions * blocks, workers: workers) { index in
+                                                let (position, block) = index.quotientAndRemainder(dividingBy: blocks)
+                                                let firstRow = block * rowBlock
+                                                let rows = min(rowBlock, outChannels - firstRow)
                                                 sgemm(
-                                                    m: outChannels, n: width, k: inChannels,
-                                                    a: u + position * outChannels * inChannels, lda: inChannels,
+                                                    m: rows, n: width, k: inChannels,
+                                                    a: u + (position * outChannels + firstRow) * inChannels, lda: inChannels,
                                                     b: v + position * inChannels * columns, ldb: columns,
-                                                    c: m + position * outChannels * columns, ldc: columns)
+                                                    c: m + (position * outChannels + firstRow) * columns, ldc: columns)
                                             }
                                             forEachImageChannel(batch: count, channels: outChannels, workers: workers) {
                                                 g, range in
