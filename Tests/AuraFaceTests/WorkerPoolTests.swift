@@ -154,6 +154,25 @@ import Testing
         #expect(cache.floatCount == 0)
     }
 
+    @Test func poolsNotTakenForLongAreFreed() {
+        // One large pass, then many small ones: the small ones reuse only the newest pool, so
+        // the large pool must not stay forever.
+        let cache = BufferCache(maxPools: 2)
+        let large = InferenceContext(workers: 1, cache: cache)
+        large.recycle(large.takeBuffer(count: 1000))
+        let small = InferenceContext(workers: 1, cache: cache)
+        small.recycle(small.takeBuffer(count: 1))
+        large.finish()
+        small.finish()
+        #expect(cache.floatCount == 1001)
+        for _ in 0..<5 {
+            let next = InferenceContext(workers: 1, cache: cache)
+            next.recycle(next.takeBuffer(count: 1))
+            next.finish()
+        }
+        #expect(cache.floatCount == 1)
+    }
+
     @Test func contextWithoutCacheFreesItsBuffers() {
         let context = InferenceContext(workers: 1)
         context.recycle(context.takeBuffer(count: 8))

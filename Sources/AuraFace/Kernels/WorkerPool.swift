@@ -6,9 +6,8 @@
 // 300 parallel steps (an input transform, 16 GEMMs and an output transform per convolution),
 // many of them shorter than 100 microseconds. With concurrentPerform, each step woke a Dispatch
 // worker through a futex. In a perf profile of 2-thread batch-1 passes on a 2-core AMD EPYC
-// (Zen 4), waking and scheduling threads took about 5% of the CPU samples, and the two cores
-// sat idle for about 12% of the wall time (CPU time 245 ms per face against 2 x 139 ms of wall
-// time).
+// (Zen 4), waking and scheduling threads took about 5% of the CPU samples. The two cores also
+// sat idle for about 12% of the wall time: 245 ms of CPU time per face against 2 x 139 ms.
 
 import Dispatch
 import Foundation
@@ -53,24 +52,34 @@ final class WorkerPool: @unchecked Sendable {
             helpers.append(Helper())
         }
         withoutActuallyEscaping(body) { body in
+            // Helpers reach `body` through an unretained reference to a box that this frame
+            // keeps alive, so no other thread retains or releases the closure context. (With
+            // helpers holding copies of the closure, release builds trapped with "closure
+            // argument was escaped in withoutActuallyEscaping block" or crashed in the
+            // context's reference count.)
+            let step = Step(body: body)
+            let reference = Unmanaged.passUnretained(step)
             for part in 1..<parts {
-                helpers[part - 1].start(Job(body: body, part: part))
+                helpers[part - 1].start(reference, part: part)
             }
             body(0)
-            // Every helper drops its reference to `body` before it reports, as
-            // withoutActuallyEscaping requires.
             for part in 1..<parts {
                 helpers[part - 1].waitUntilFinished()
             }
+            withExtendedLifetime(step) {}
         }
         return true
     }
 }
 
-/// One part of a parallel step, handed to a helper.
-private struct Job {
+/// The body of one parallel step, boxed so that helpers can call it through an unretained
+/// reference.
+private final class Step {
     let body: (Int) -> Void
-    let part: Int
+
+    init(body: @escaping (Int) -> Void) {
+        self.body = body
+    }
 }
 
 /// A helper thread and the two events it shares with the pool's owner: "job posted" and
@@ -78,9 +87,10 @@ private struct Job {
 private final class Helper: @unchecked Sendable {
     private let posted = Event()
     private let finished = Event()
-    /// Written by the owner before it posts, read by the helper after it reads the post, and
-    /// cleared by the helper before it reports. The events order every access.
-    private var job: Job?
+    /// Written by the owner before it posts, read by the helper after it reads the post. The
+    /// events order every access.
+    private var step: Unmanaged<Step>?
+    private var part = 0
     private var generation = 0
 
     init() {
@@ -91,14 +101,16 @@ private final class Helper: @unchecked Sendable {
         thread.start()
     }
 
-    /// Hands `job` to the helper thread.
-    func start(_ job: Job) {
-        self.job = job
+    /// Hands part `part` of `step` to the helper thread. The caller keeps `step` alive until
+    /// `waitUntilFinished` returns.
+    func start(_ step: Unmanaged<Step>, part: Int) {
+        self.step = step
+        self.part = part
         generation &+= 1
         posted.post(generation)
     }
 
-    /// Waits until the helper has finished the last job it was given.
+    /// Waits until the helper has finished the last part it was given.
     func waitUntilFinished() {
         finished.wait(for: generation)
     }
@@ -108,17 +120,10 @@ private final class Helper: @unchecked Sendable {
         while true {
             seen &+= 1
             posted.wait(for: seen)
-            runJob()
+            let part = self.part
+            step!._withUnsafeGuaranteedRef { $0.body(part) }
             finished.post(seen)
         }
-    }
-
-    /// Runs the posted job. Its references to the closure end when this returns, before the
-    /// owner learns that the part finished, as withoutActuallyEscaping requires.
-    private func runJob() {
-        let job = self.job!
-        self.job = nil
-        job.body(job.part)
     }
 }
 
@@ -129,7 +134,8 @@ private final class Helper: @unchecked Sendable {
 /// Why the flag handshake is safe: the waiter stores `sleeping = true` and then reads `value`,
 /// and the poster stores `value` and then exchanges `sleeping` for false, all sequentially
 /// consistent. So either the waiter reads the new value, or the poster finds the waiter asleep.
-/// Whoever resets the flag decides whether a signal is owed, so every signal is consumed once.
+/// The side that resets the flag decides whether a signal is owed, so every signal is consumed
+/// once.
 private final class Event: @unchecked Sendable {
     private let value = Atomic<Int>(0)
     private let sleeping = Atomic<Bool>(false)
@@ -159,21 +165,27 @@ private final class Event: @unchecked Sendable {
     }
 
     /// Spins until `value` reaches `generation` or the spin time runs out, and returns whether
-    /// it was reached.
+    /// it was reached. After the first `hotSpinDuration` the loop yields the CPU at each clock
+    /// read, so that with more threads than CPUs the thread it waits for can run.
     private func spin(until generation: Int) -> Bool {
-        var deadline: UInt64 = 0
+        var start: UInt64 = 0
         var iterations = 0
         while value.load(ordering: .acquiring) != generation {
             iterations += 1
             // Read the clock only every 256 iterations: one read costs as much as dozens of loads.
             guard iterations & 255 == 0 else { continue }
             let now = DispatchTime.now().uptimeNanoseconds
-            if deadline == 0 {
-                deadline = now + WorkerPool.spinDuration
-            } else if now >= deadline {
+            if start == 0 {
+                start = now
+            } else if now - start >= WorkerPool.spinDuration {
                 return false
+            } else if now - start >= Self.hotSpinDuration {
+                sched_yield()
             }
         }
         return true
     }
+
+    /// How long `spin` polls without yielding, in nanoseconds.
+    private static let hotSpinDuration: UInt64 = 20_000
 }

@@ -81,8 +81,10 @@ final class BufferCache: @unchecked Sendable {
     // mutexes, but on Linux it does not recognise Mutex's futex as a lock and reported the
     // accesses as races.
     private let lock = NSLock()
-    /// Guarded by `lock`.
-    private var pools: [[Int: [[Float]]]] = []
+    /// The kept pools, each with the value of `returns` when it came back. Guarded by `lock`.
+    private var pools: [(buffers: [Int: [[Float]]], returnedAt: Int)] = []
+    /// Pools given back so far. Guarded by `lock`.
+    private var returns = 0
     let maxPools: Int
 
     init(maxPools: Int) {
@@ -90,16 +92,20 @@ final class BufferCache: @unchecked Sendable {
         self.maxPools = maxPools
     }
 
-    /// Removes and returns a pool, or an empty one when none is kept.
+    /// Removes and returns the most recently returned pool, or an empty one when none is kept.
     func takePool() -> [Int: [[Float]]] {
-        lock.withLock { pools.popLast() } ?? [:]
+        lock.withLock { pools.popLast()?.buffers } ?? [:]
     }
 
-    /// Keeps `pool` for a later pass, unless `maxPools` are kept already.
+    /// Keeps `pool` for a later pass, unless `maxPools` are kept already. Pools that no pass
+    /// took during the last `2 * maxPools` returns are freed: otherwise one large batch would
+    /// keep its buffers while later small calls only ever reuse the newest pool.
     func givePool(_ pool: [Int: [[Float]]]) {
         lock.withLock {
+            returns += 1
+            pools.removeAll { returns - $0.returnedAt > 2 * maxPools }
             if pools.count < maxPools {
-                pools.append(pool)
+                pools.append((pool, returns))
             }
         }
     }
@@ -113,7 +119,7 @@ final class BufferCache: @unchecked Sendable {
     var floatCount: Int {
         lock.withLock {
             pools.reduce(0) { sum, pool in
-                sum + pool.reduce(0) { $0 + $1.key * $1.value.count }
+                sum + pool.buffers.reduce(0) { $0 + $1.key * $1.value.count }
             }
         }
     }
