@@ -173,6 +173,20 @@ import Testing
         #expect(cache.floatCount == 1)
     }
 
+    @Test func poolsBeyondByteLimitAreFreed() {
+        let cache = BufferCache(maxPools: 4, maxBytes: 1000 * MemoryLayout<Float>.stride)
+        let first = InferenceContext(workers: 1, cache: cache)
+        first.recycle(first.takeBuffer(count: 600))
+        let second = InferenceContext(workers: 1, cache: cache)
+        second.recycle(second.takeBuffer(count: 600))
+        let third = InferenceContext(workers: 1, cache: cache)
+        third.recycle(third.takeBuffer(count: 2000))
+        first.finish()
+        second.finish()
+        third.finish()
+        #expect(cache.floatCount == 600, "the second and the oversized third pool are freed")
+    }
+
     @Test func contextWithoutCacheFreesItsBuffers() {
         let context = InferenceContext(workers: 1)
         context.recycle(context.takeBuffer(count: 8))

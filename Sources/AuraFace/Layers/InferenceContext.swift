@@ -72,10 +72,10 @@ final class InferenceContext {
 /// Activation buffers kept between the forward passes of one model, so that a pass reuses
 /// pages that an earlier pass already faulted in.
 ///
-/// It holds at most `maxPools` pools, one per pass that ran at the same time (the passes of a
-/// batch split over threads, or callers on several threads). Each pool holds the buffers of one
-/// pass. For the full-width r100, auraface-bench measured 57 MiB kept after batch-1 calls and
-/// 87 MiB after batch-8 calls on one thread (172 MiB on two threads, two groups of 4 images).
+/// It keeps at most `maxPools` pools, one per pass that ran at the same time (the passes of a
+/// batch split over threads, or callers on several threads), and at most `maxFloats` floats
+/// in all. Each pool contains the buffers of one pass. For the full-width r100,
+/// auraface-bench measured 57 MiB kept after batch-1 calls.
 final class BufferCache: @unchecked Sendable {
     // An NSLock rather than Synchronization's Mutex: ThreadSanitizer intercepts pthread
     // mutexes, but on Linux it does not recognise Mutex's futex as a lock and reported the
@@ -86,11 +86,23 @@ final class BufferCache: @unchecked Sendable {
     /// Pools given back so far. Guarded by `lock`.
     private var returns = 0
     let maxPools: Int
+    /// The most floats the kept pools may hold together. A pool that would go beyond it is
+    /// freed instead of kept.
+    let maxFloats: Int
 
-    init(maxPools: Int) {
+    init(maxPools: Int, maxBytes: Int = BufferCache.defaultMaxBytes) {
         precondition(maxPools >= 0, "BufferCache: \(maxPools) pools")
+        precondition(maxBytes >= 0, "BufferCache: \(maxBytes) bytes")
         self.maxPools = maxPools
+        maxFloats = maxBytes / MemoryLayout<Float>.stride
     }
+
+    /// 64 MiB: room for the buffers of one batch-1 pass of the full-width r100 (57 MiB).
+    /// Larger batches allocate their buffers anew on each call, as all calls did before the
+    /// cache. Without the limit, a long run with batch sizes cycling from 1 to 16 on 2 threads
+    /// kept up to 3 pools of up to 8 images each, and its resident size rose from about
+    /// 520 MiB to 780-845 MiB.
+    static let defaultMaxBytes = 64 << 20
 
     /// Removes and returns the most recently returned pool, or an empty one when none is kept.
     func takePool() -> [Int: [[Float]]] {
@@ -101,13 +113,19 @@ final class BufferCache: @unchecked Sendable {
     /// took during the last `2 * maxPools` returns are freed: otherwise one large batch would
     /// keep its buffers while later small calls only ever reuse the newest pool.
     func givePool(_ pool: [Int: [[Float]]]) {
+        let size = Self.floatCount(of: pool)
         lock.withLock {
             returns += 1
             pools.removeAll { returns - $0.returnedAt > 2 * maxPools }
-            if pools.count < maxPools {
+            let kept = pools.reduce(0) { $0 + Self.floatCount(of: $1.buffers) }
+            if pools.count < maxPools && kept + size <= maxFloats {
                 pools.append((pool, returns))
             }
         }
+    }
+
+    private static func floatCount(of pool: [Int: [[Float]]]) -> Int {
+        pool.reduce(0) { $0 + $1.key * $1.value.count }
     }
 
     /// Frees every kept buffer.
@@ -118,9 +136,7 @@ final class BufferCache: @unchecked Sendable {
     /// The number of floats in the kept buffers.
     var floatCount: Int {
         lock.withLock {
-            pools.reduce(0) { sum, pool in
-                sum + pool.buffers.reduce(0) { $0 + $1.key * $1.value.count }
-            }
+            pools.reduce(0) { $0 + Self.floatCount(of: $1.buffers) }
         }
     }
 }
