@@ -4,7 +4,7 @@ import Foundation
 ///
 /// The model's weights are immutable after loading, so one instance may serve several threads
 /// at once: each call runs with activation buffers of its own. Between calls the model keeps
-/// the last calls' buffers (`cachedBufferBytes`), so the next call of the same batch size
+/// up to 64 MiB of the last calls' buffers (`cachedBufferBytes`), so the next batch-1 call
 /// touches no new memory. `releaseCachedBuffers()` frees them.
 ///
 /// Each model has its own thread budget, `threadCount`. One forward pass runs on at most that
@@ -97,7 +97,7 @@ public final class AuraFaceModel: Sendable {
     }
 
     /// The bytes of activation buffers the model keeps between calls: the working set of the
-    /// last calls, at most `threadCount + 1` passes' worth.
+    /// last calls, at most `threadCount + 1` passes' worth and at most 64 MiB.
     public var cachedBufferBytes: Int {
         bufferCache.floatCount * MemoryLayout<Float>.stride
     }
