@@ -11,11 +11,11 @@
 #
 # Model, unless --model is given:
 #   default    the full-width r100 with synthetic weights, Weights/bench/r100-synthetic.safetensors,
-#              made and converted as Tools/benchmark.sh does (AuraFace's size: 1000
-#              embeddings took 7 to 9 minutes on a 2-core AMD EPYC shared with other builds)
+#              made and converted as Tools/benchmark.sh does (AuraFace's size: 3000
+#              embeddings took 254 s on an idle 2-core AMD EPYC, 2 threads)
 #   --quick    the r100 parity fixture at widths [8, 16, 32, 64], Tests/Fixtures/parity/r100.onnx,
 #              converted to Weights/bench/r100-parity-narrow.safetensors (same depth and code
-#              paths: 10000 embeddings took 2 to 10 minutes there, depending on the load)
+#              paths: 10000 embeddings took 35 s on an idle 2-core AMD EPYC, 2 threads)
 #   --scratch-path DIR   SwiftPM build folder (default: SwiftPM's, .build)
 set -euo pipefail
 

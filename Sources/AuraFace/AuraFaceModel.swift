@@ -4,8 +4,9 @@ import Foundation
 ///
 /// The model's weights are immutable after loading, so one instance may serve several threads
 /// at once: each call runs with activation buffers of its own. Between calls the model keeps
-/// up to 64 MiB of the last calls' buffers (`cachedBufferBytes`), so the next batch-1 call
-/// touches no new memory. `releaseCachedBuffers()` frees them.
+/// up to 64 MiB of the last calls' buffers (`cachedBufferBytes`), so a batch-1 call that
+/// follows another reuses them instead of faulting in new pages. `releaseCachedBuffers()`
+/// frees them.
 ///
 /// Each model has its own thread budget, `threadCount`. One forward pass runs on at most that
 /// many threads at once and splits independent work over them: whole images when the batch

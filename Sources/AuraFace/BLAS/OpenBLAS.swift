@@ -121,10 +121,12 @@ public enum OpenBLAS {
     /// Whether the loaded kernels multiply small products without packing them first: OpenBLAS
     /// 0.3.21 (Debian 12) has such a "small-matrix" kernel in its SkylakeX and Cooperlake
     /// families, used for a non-transposed product with m * n * k <= 10^6
-    /// (`sgemm_small_kernel_permit_skylakex.c`). False before a successful `load()`.
+    /// (`sgemm_small_kernel_permit_skylakex.c`). Reading it loads OpenBLAS, and it is false
+    /// when the load fails.
     ///
-    /// NOTE: the list contains the two families checked with perf on this library version. Other
-    /// versions or families may have the kernel and are then simply not told apart.
+    /// NOTE: it checks the core name only, not the OpenBLAS version: the two families were
+    /// checked with perf on 0.3.21. Other families are treated as having no such kernel, so
+    /// their products are not split.
     static var hasSmallMatrixKernel: Bool {
         smallMatrixKernel
     }

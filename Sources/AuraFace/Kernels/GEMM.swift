@@ -126,8 +126,8 @@ func gemmBlocks(m: Int, n: Int, columnBlock: Int = 512, rowBlock: Int = 64) -> [
 /// r100 at batch 1 it took 18% of the CPU samples. The small-matrix kernel reads A and B in
 /// place. Measured on a 2-core AMD EPYC (Zen 4) with OpenBLAS 0.3.21 Cooperlake kernels and one
 /// thread, for the 16 products of one convolution: 64 x 784 x 64 went from 1.15 to 0.94 ms.
-/// layer3's shape went from 1.59 to 1.27 ms, and layer4's (512 x 16 x 512) from 2.92 to 1.90 ms. The same
-/// split with the Haswell kernels, which have no small-matrix kernel, took up to 1.6 times as
+/// layer3's shape went from 1.59 to 1.27 ms, and layer4's (512 x 16 x 512) from 2.92 to
+/// 1.90 ms. The same split with the Haswell kernels, which have no small-matrix kernel, took up to 1.6 times as
 /// long as one call, because every block packs B again.
 ///
 /// Blocks are multiples of 16 rows (the kernel's register tile) and at most 64 rows, the

@@ -3,8 +3,8 @@
 // not each pay for waking a sleeping thread.
 //
 // Why not DispatchQueue.concurrentPerform alone: at batch 1 an r100 forward pass runs about
-// 300 parallel steps (an input transform, 16 GEMMs and an output transform per convolution),
-// many of them shorter than 100 microseconds. With concurrentPerform, each step woke a Dispatch
+// 300 parallel steps, three per Winograd convolution (the input transform, its 16 GEMMs
+// together, and the output transform), many of them shorter than 100 microseconds. With concurrentPerform, each step woke a Dispatch
 // worker through a futex. In a perf profile of 2-thread batch-1 passes on a 2-core AMD EPYC
 // (Zen 4), waking and scheduling threads took about 5% of the CPU samples. The two cores also
 // sat idle for about 12% of the wall time: 245 ms of CPU time per face against 2 x 139 ms.
@@ -25,8 +25,8 @@ final class WorkerPool: @unchecked Sendable {
     /// The pool forEachRange uses.
     static let shared = WorkerPool()
 
-    /// The maximum number of helper threads the pool creates. A step with more parts goes to
-    /// Dispatch.
+    /// The maximum number of helper threads the pool creates. A step with more than
+    /// `maxHelpers + 1` parts goes to Dispatch.
     static let maxHelpers = 63
     /// How long a helper, or a caller waiting for its helpers, spins before it sleeps. It is long
     /// enough to bridge the serial code between two parallel steps of a forward pass. After a

@@ -201,8 +201,9 @@ struct Conv2D: Sendable {
     /// image's result does not depend on the rest of the batch (asserted by ThreadingTests and
     /// the parity tests).
     ///
-    /// The transforms split (image, channel) pairs over the threads and the GEMMs are handed
-    /// out whole, so the thread count changes no bit either.
+    /// The transforms split (image, channel) pairs over the threads, and each GEMM is split
+    /// into row blocks whose size does not depend on the thread count, so the thread count
+    /// changes no bit either.
     private func convolveWinograd(
         _ x: borrowing FeatureMap, transformedWeight: [Float], context: InferenceContext,
         fusion: ConvolutionFusion
@@ -259,7 +260,7 @@ struct Conv2D: Sendable {
                                                     normalization: normalization, into: v + g * tiles, columns: columns)
                                             }
                                             // Each position's product in row blocks sized for
-                                            // OpenBLAS's small-matrix kernel; the (position,
+                                            // OpenBLAS's small-matrix kernel. The (position,
                                             // block) pairs are shared out over the threads.
                                             let rowBlock = smallKernelRowBlock(m: outChannels, n: width, k: inChannels)
                                             let blocks = (outChannels + rowBlock - 1) / rowBlock

@@ -10,8 +10,8 @@ import Foundation
 /// heap memory it trimmed back to the kernel), whose pages the kernel faults in and zeroes on
 /// first touch. In a perf profile of r100 (one load, then 15 single-thread forward passes)
 /// page faults and page clearing took about 18% of the CPU samples before the pool and 6%
-/// after it. With the pool kept between calls (`BufferCache`), a pass of the same batch size
-/// as the last one touches no new page.
+/// after it. With the pool kept between calls (`BufferCache`), a batch-1 pass that follows
+/// another reuses its buffers.
 final class InferenceContext {
     /// Threads this pass may use at once (the model's `threadCount`).
     let workers: Int

@@ -43,7 +43,8 @@ struct IResNet: Sendable {
         }
 
         // Each stage's input is dead once the stage ran, and the next stage's buffers have
-        // other sizes, so the pool is emptied between stages.
+        // other sizes, so a context without a cache empties its pool between stages. A context
+        // with one keeps the buffers for the next call.
         for (stage, name) in [(layer1, "layer1"), (layer2, "layer2"), (layer3, "layer3"), (layer4, "layer4")] {
             // -> [N, 64, 56, 56], [N, 128, 28, 28], [N, 256, 14, 14], [N, 512, 7, 7]
             let next = stage(x, context: context, tap: tap?.scoped(name))
