@@ -1,6 +1,6 @@
-// The engine's own parallelism: a forward pass splits independent pieces of work (whole GEMMs,
-// channel ranges of a transform) over the model's worker budget, while OpenBLAS runs single-
-// threaded inside each piece.
+// The engine's own parallelism: a forward pass splits independent pieces of work (GEMMs and
+// their row blocks, channel ranges of a transform) over the model's worker budget, while
+// OpenBLAS runs single-threaded inside each piece.
 //
 // Why not OpenBLAS's thread pool: it is process-wide, so two models (or one model called from
 // several threads) would share one setting, and its idle threads busy-wait between GEMMs while
@@ -35,7 +35,8 @@ func forEachRange(count: Int, workers: Int, _ body: (Range<Int>) -> Void) {
     if WorkerPool.shared.run(parts: parts, { body(range($0)) }) {
         return
     }
-    // The pool is busy with another caller's step: Dispatch runs this one.
+    // The pool is busy with another caller's step, or the step has more parts than the pool
+    // has helpers: Dispatch runs it.
     withoutActuallyEscaping(body) { body in
         let work = Work(body: body)
         DispatchQueue.concurrentPerform(iterations: parts) { part in
