@@ -115,8 +115,8 @@ func gemmBlocks(m: Int, n: Int, columnBlock: Int = 512, rowBlock: Int = 64) -> [
     }
 }
 
-/// The rows per block in which the engine splits a product C [m, n] = A [m, k] x B [k, n]
-/// whose A is a weight matrix, so that each block goes to OpenBLAS's small-matrix kernel
+/// Returns the rows per block in which the engine splits a product C [m, n] = A [m, k] x
+/// B [k, n] whose A is a weight matrix, so that each block goes to OpenBLAS's small-matrix kernel
 /// (`OpenBLAS.hasSmallMatrixKernel`). Returns m, one block, when the loaded kernels have no
 /// such kernel or even 16 rows exceed its limit.
 ///

@@ -86,8 +86,8 @@ final class BufferCache: @unchecked Sendable {
     /// Pools given back so far. Guarded by `lock`.
     private var returns = 0
     let maxPools: Int
-    /// The most floats the kept pools may hold together. A pool that would go beyond it is
-    /// freed instead of kept.
+    /// The maximum number of floats in all kept pools together. A pool that would go beyond it
+    /// is freed instead of kept.
     let maxFloats: Int
 
     init(maxPools: Int, maxBytes: Int = BufferCache.defaultMaxBytes) {
