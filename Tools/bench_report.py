@@ -192,11 +192,11 @@ def markdown_tables(run_dir):
                      f"| {e:.0f} | {o:.0f} | {e / o:.2f} |")
 
     for engine, _, _, _ in rows:
-        kept = engine.get("cachedBuffersMiB")
-        if kept is not None:
+        cached_mib = engine.get("cachedBuffersMiB")
+        if cached_mib is not None:
             threads = "thread" if engine["threads"] == 1 else "threads"
             lines.append(f"| activation buffers kept between calls, batch {engine['batchSize']}, "
-                         f"{engine['threads']} {threads}, MiB | {kept:.0f} | | |")
+                         f"{engine['threads']} {threads}, MiB | {cached_mib:.0f} | | |")
 
     comparisons = prescott_comparisons(run_dir, rows)
     if comparisons:

@@ -18,7 +18,7 @@ import Synchronization
 ///
 /// One caller at a time owns the pool. A caller that finds it busy (another model, or another
 /// thread of the same model, in the middle of a step) gets `false` from `run` and falls back to
-/// Dispatch, so concurrent callers never wait for each other. Helpers are created on first use,
+/// Dispatch, so a caller never waits for another caller's step to finish. Helpers are created on first use,
 /// up to `maxHelpers`, and live as long as the process. After a job, a helper spins for
 /// `spinDuration` in case another job follows at once, then sleeps on a semaphore.
 final class WorkerPool: @unchecked Sendable {

@@ -47,25 +47,25 @@ final class InferenceContext {
         free[count, default: []].append(buffer)
     }
 
-    /// Frees the pooled buffers between stages whose sizes differ, so that the pool holds at
-    /// most one stage's working set. A context with a cache keeps them instead, for the next
-    /// call: the peak is then the sum of the stages' working sets.
+    /// Frees the pooled buffers between stages whose sizes differ, so that the pool contains
+    /// at most one stage's working set. A context with a cache keeps them for the next call
+    /// instead, so its peak is the sum of the stages' working sets.
     func releaseBuffers() {
         if cache == nil {
             free.removeAll()
         }
     }
 
-    /// Ends the pass: gives the buffers of the sizes this pass used to the cache, and frees
-    /// the rest, so that the cache holds one pass's working set, not every batch size seen.
+    /// Ends the pass: gives the buffers of the sizes this pass used to the cache and frees the
+    /// rest, so that the cache contains one pass's working set, not every batch size seen.
     func finish() {
         guard let cache else {
             free.removeAll()
             return
         }
-        let kept = free.filter { takenSizes.contains($0.key) }
+        let usedSizes = free.filter { takenSizes.contains($0.key) }
         free.removeAll()
-        cache.givePool(kept)
+        cache.givePool(usedSizes)
     }
 }
 
@@ -117,8 +117,8 @@ final class BufferCache: @unchecked Sendable {
         lock.withLock {
             returns += 1
             pools.removeAll { returns - $0.returnedAt > 2 * maxPools }
-            let kept = pools.reduce(0) { $0 + Self.floatCount(of: $1.buffers) }
-            if pools.count < maxPools && kept + size <= maxFloats {
+            let keptFloats = pools.reduce(0) { $0 + Self.floatCount(of: $1.buffers) }
+            if pools.count < maxPools && keptFloats + size <= maxFloats {
                 pools.append((pool, returns))
             }
         }
